@@ -1,0 +1,134 @@
+"""The `kb` command: init, serve, reindex, import, export."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from kb import config as kb_config
+from kb.store import Person, StoreError
+
+
+def _settings(ctx: click.Context) -> dict:
+    return kb_config.load(ctx.obj or {})
+
+
+def _bar(label: str):
+    def progress(items):
+        items = list(items)
+        with click.progressbar(items, label=label, file=sys.stderr) as bar:
+            yield from bar
+    return progress
+
+
+@click.group()
+@click.option("--data-dir", envvar="KB_DATA_DIR", type=click.Path(file_okay=False),
+              help="The content git repository (default: instance/content).")
+@click.option("--index-dir", envvar="KB_INDEX_DIR", type=click.Path(file_okay=False),
+              help="Where the search index lives (default: instance/index).")
+@click.pass_context
+def main(ctx: click.Context, data_dir: str | None, index_dir: str | None) -> None:
+    """kb: the living complaint cheat sheet."""
+    ctx.obj = {k: v for k, v in {"DATA_DIR": data_dir, "INDEX_DIR": index_dir}.items() if v}
+
+
+@main.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the content repository and the search index if they are missing."""
+    from kb.app import open_services
+
+    settings = _settings(ctx)
+    svc = open_services(settings, _bar("Indexing"))
+    click.echo(f"Content: {settings['DATA_DIR']} at {svc.store.head()[:7]}")
+    click.echo(f"Index:   {settings['INDEX_DIR']} ({svc.index.doc_count()} entries)")
+    for problem in svc.index.problem_list():
+        click.echo(f"warning: {problem}", err=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--debug", is_flag=True, help="Flask's reloading development server instead.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, threads: int, debug: bool) -> None:
+    """Start the web site (waitress, or Flask's dev server with --debug)."""
+    from kb.app import create_app
+
+    app = create_app(ctx.obj)
+    problems = app.extensions["kb"].index.problem_list()
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+    click.echo(f"kb is running at http://{host}:{port}/  (Ctrl+C to stop)", err=True)
+    if debug:
+        app.run(host=host, port=port, debug=True, use_reloader=False)
+        return
+    from waitress import serve as waitress_serve
+
+    waitress_serve(app, host=host, port=port, threads=threads, ident="kb")
+
+
+@main.command()
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the search index from the content."""
+    from kb.search import SearchIndex
+    from kb.sheet import Sheet
+    from kb.store import ContentStore
+
+    settings = _settings(ctx)
+    store = ContentStore.open_or_create(settings["DATA_DIR"], settings["SEED_DIR"])
+    index = SearchIndex(settings["INDEX_DIR"], Sheet(store))
+    count = index.rebuild(_bar("Indexing"))
+    click.echo(f"Indexed {count} entries at {store.head()[:7]}.")
+    for problem in index.problem_list():
+        click.echo(f"skipped {problem}", err=True)
+
+
+def _person(name: str | None) -> Person:
+    name = name or os.environ.get("USER") or "kb"
+    return Person(name, f"{name}@localhost")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--author", help="Whose words these are (default: your login name).")
+@click.option("--message", default=None, help="The reason recorded in history.")
+@click.pass_context
+def import_cmd(ctx: click.Context, file: Path, author: str | None, message: str | None) -> None:
+    """Import a spreadsheet (CSV or XLSX) with Complaint and Answer columns."""
+    from kb.app import open_services
+    from kb.spreadsheet import SpreadsheetError, import_sheet
+
+    svc = open_services(_settings(ctx))
+    try:
+        report = import_sheet(
+            svc.sheet, file, author=_person(author),
+            message=message or f"Import {file.name}", progress=_bar("Reading rows"),
+        )
+    except (SpreadsheetError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.summary())
+    for skip in report.skipped:
+        click.echo(f"  row {skip.row}: {skip.reason}", err=True)
+
+
+@main.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def export_cmd(ctx: click.Context, file: Path) -> None:
+    """Write the sheet to a CSV (or .xlsx) file."""
+    from kb.app import open_services
+    from kb.spreadsheet import export_sheet
+
+    svc = open_services(_settings(ctx))
+    count = export_sheet(svc.sheet, file)
+    click.echo(f"Wrote {count} entries to {file}.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,145 @@
+"""Turning an entry into a finished email: plain text substitution, never a template.
+
+Placeholders look like `{{ customer_name }}`. They are replaced in one pass of
+a regular expression from the values the agent typed, so a value that itself
+contains `{{ ... }}` or any template syntax comes out literally. A placeholder
+with no value stays visible and is reported as missing.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+from urllib.parse import quote
+
+from markupsafe import Markup
+
+from kb.entry import Entry
+from kb.render import to_html
+
+PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+MAX_VALUE_CHARS = 500
+
+
+def placeholders_in(*texts: str) -> list[str]:
+    """Placeholder names in order of first appearance."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        for match in PLACEHOLDER_RE.finditer(text or ""):
+            seen.setdefault(match.group(1), None)
+    return list(seen)
+
+
+def clean_values(values: dict[str, object] | None) -> dict[str, str]:
+    """Keep string values for well-formed names; trim whitespace and length."""
+    out = {}
+    for name, value in (values or {}).items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            continue
+        if value is None:
+            continue
+        text = " ".join(str(value).split())[:MAX_VALUE_CHARS]
+        if text:
+            out[name] = text
+    return out
+
+
+def fill(text: str, values: dict[str, str], escape=None) -> str:
+    """Replace each placeholder that has a value; leave the others as written."""
+
+    def repl(match: re.Match) -> str:
+        value = values.get(match.group(1))
+        if value is None:
+            return match.group(0)
+        return escape(value) if escape else value
+
+    return PLACEHOLDER_RE.sub(repl, text)
+
+
+@dataclass
+class Email:
+    subject: str
+    text: str
+    html: Markup
+    missing: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "subject": self.subject, "text": self.text, "html": str(self.html),
+            "missing": self.missing, "placeholders": self.placeholders,
+        }
+
+    def mailto(self, to: str = "") -> str:
+        return f"mailto:{quote(to)}?subject={quote(self.subject)}&body={quote(self.text)}"
+
+    def to_eml(self, sender: str = "", to: str = "") -> bytes:
+        msg = EmailMessage(policy=SMTP)
+        msg["Subject"] = self.subject
+        if sender:
+            msg["From"] = sender
+        if to:
+            msg["To"] = to
+        msg["Date"] = formatdate(localtime=True)
+        msg["Message-ID"] = make_msgid(domain="kb.local")
+        msg["X-Unsent"] = "1"  # mail programs open it as a draft ready to send
+        msg.set_content(self.text)
+        msg.add_alternative(f"<!doctype html><html><body>{self.html}</body></html>", subtype="html")
+        return msg.as_bytes()
+
+
+_MARK = "\u2063kb{}\u2063"  # invisible separators: Markdown leaves them alone
+
+
+def _render_with_values(markdown_text: str, values: dict[str, str]) -> Markup:
+    """Render Markdown with placeholders kept out of the Markdown parser's reach,
+    then put the escaped values (or a flagged placeholder) into the safe HTML."""
+    names: list[str] = []
+
+    def hide(match: re.Match) -> str:
+        names.append(match.group(1))
+        return _MARK.format(len(names) - 1)
+
+    rendered = str(to_html(PLACEHOLDER_RE.sub(hide, markdown_text)))
+
+    def show(match: re.Match) -> str:
+        name = names[int(match.group(1))]
+        if name in values:
+            return html.escape(values[name])
+        return f'<mark class="missing">{{{{ {html.escape(name)} }}}}</mark>'
+
+    return Markup(re.sub("\u2063kb(\\d+)\u2063", show, rendered))
+
+
+def compose(
+    entry: Entry, greeting: str, closing: str, values: dict[str, object] | None,
+    defaults: dict[str, str] | None = None,
+) -> Email:
+    """Greeting + answer + closing with the values filled in."""
+    filled_values = {k: v for k, v in (defaults or {}).items() if v}
+    filled_values.update(clean_values(values))
+    parts = [p.strip() for p in (greeting, entry.answer, closing) if p and p.strip()]
+    source = "\n\n".join(parts)
+    names = placeholders_in(source, entry.title)
+    missing = [n for n in names if n not in filled_values]
+    # Markdown's two-space line breaks mean nothing in a pasted plain-text email.
+    text = "\n".join(line.rstrip() for line in fill(source, filled_values).splitlines()) + "\n"
+    subject = fill(f"Re: {entry.title}", filled_values)
+    return Email(
+        subject=subject, text=text, html=_render_with_values(source, filled_values),
+        missing=missing, placeholders=names,
+    )
+
+
+def phone_script(opening: str, entry: Entry, values: dict[str, object] | None,
+                 defaults: dict[str, str] | None = None) -> tuple[Markup, Markup, list[str]]:
+    """The phone opening and the talking points, filled like the email."""
+    filled_values = {k: v for k, v in (defaults or {}).items() if v}
+    filled_values.update(clean_values(values))
+    missing = [n for n in placeholders_in(opening, entry.phone) if n not in filled_values]
+    return (_render_with_values(opening, filled_values),
+            _render_with_values(entry.phone, filled_values), missing)

@@ -1,0 +1,69 @@
+"""Settings: defaults, then `KB_*` environment variables, then the factory's argument."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from kb.paths import resource_dir
+
+
+def instance_dir() -> Path:
+    return Path(os.environ.get("KB_INSTANCE_DIR", "instance")).resolve()
+
+
+class Config:
+    """Every setting can be given as an environment variable with a KB_ prefix."""
+
+    INSTANCE_DIR: str = ""
+    DATA_DIR: str = ""  # the content git repository; default <instance>/content
+    INDEX_DIR: str = ""  # the search index (derived data); default <instance>/index
+    DATABASE_URL: str = ""  # default sqlite:///<instance>/kb.sqlite
+    SEED_DIR: str = ""  # starter entries copied into a new content repository
+    SECRET_KEY: str = ""
+    COMPANY_NAME: str = ""  # overrides the company_name default in placeholders.yml
+    MAX_CONTENT_LENGTH: int = 5 * 1024 * 1024  # uploads and form posts
+    SESSION_COOKIE_HTTPONLY: bool = True
+    SESSION_COOKIE_SAMESITE: str = "Lax"
+    SESSION_COOKIE_SECURE: bool = False  # set KB_SESSION_COOKIE_SECURE=1 behind HTTPS
+    WTF_CSRF_TIME_LIMIT: int | None = None
+
+
+def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        k: getattr(Config, k) for k in dir(Config) if k.isupper()
+    }
+    for key, default in list(settings.items()):
+        env = os.environ.get("KB_" + key)
+        if env is not None:
+            if isinstance(default, bool):
+                settings[key] = env.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                settings[key] = int(env)
+            else:
+                settings[key] = env
+    settings.update(overrides or {})
+    inst = Path(settings["INSTANCE_DIR"] or instance_dir())
+    settings["INSTANCE_DIR"] = str(inst)
+    settings["DATA_DIR"] = str(settings["DATA_DIR"] or inst / "content")
+    settings["INDEX_DIR"] = str(settings["INDEX_DIR"] or inst / "index")
+    settings["DATABASE_URL"] = settings["DATABASE_URL"] or f"sqlite:///{inst / 'kb.sqlite'}"
+    settings["SEED_DIR"] = str(settings["SEED_DIR"] or resource_dir("entries"))
+    if not settings["SECRET_KEY"]:
+        settings["SECRET_KEY"] = _instance_secret(inst)
+    return settings
+
+
+def _instance_secret(inst: Path) -> str:
+    """A random key made on first start and kept in the instance folder."""
+    path = inst / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    inst.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,487 @@
+"""Full-text search over the sheet. The only module that imports whoosh.
+
+Agents type the customer's words, so a query is taken apart by hand rather
+than by a query parser: every word is stemmed, unknown words are corrected
+against the words the sheet uses ("did you mean"), the team's synonym groups
+add their alternatives, the last word counts as a prefix while typing, and
+title and customer phrasings weigh more than the body. Nothing here raises
+on odd input: a query is only ever a bag of words.
+
+The index is derived data. It records the content commit it reflects in a
+small state file, catches up from that commit with a tree diff, and is rebuilt
+from scratch only when it is missing, from another schema, or unreadable.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh import query as Q
+from whoosh.analysis import STOP_WORDS, LowercaseFilter, RegexTokenizer, StemmingAnalyzer
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+
+from kb.entry import Entry, EntryError
+from kb.sheet import SYNONYMS, Problem, Sheet
+from kb.store import is_entry_path, slug_of
+
+SCHEMA_VERSION = 3
+STATE_FILE = "kb-state.json"
+MAX_QUERY_CHARS = 200
+MAX_WORDS = 12
+
+# How much a match counts, by field: the customer's words and the title first.
+BOOSTS = {"phrasings": 4.0, "title": 3.0, "keywords": 2.0, "body": 1.0}
+SYNONYM_WEIGHT = 0.8
+PREFIX_WEIGHT = 0.6
+
+_stem = StemmingAnalyzer()
+_words = RegexTokenizer(r"[^\W_]+(?:'[^\W_]+)?") | LowercaseFilter()
+_STOP = frozenset(STOP_WORDS)
+
+
+def _schema() -> Schema:
+    return Schema(
+        slug=ID(stored=True, unique=True),
+        title=TEXT(analyzer=_stem, stored=True),
+        phrasings=TEXT(analyzer=_stem, stored=True),
+        keywords=TEXT(analyzer=_stem),
+        body=TEXT(analyzer=_stem, stored=True),
+        spell=TEXT(analyzer=RegexTokenizer() | LowercaseFilter(), phrase=False),
+        tags=KEYWORD(stored=True, commas=True, lowercase=True),
+        category=ID(stored=True),
+        status=ID(stored=True),
+        meta=STORED(),
+    )
+
+
+def stems(text: str) -> list[str]:
+    return [t.text for t in _stem(text)]
+
+
+@dataclass(frozen=True)
+class Hit:
+    slug: str
+    title: str
+    score: float
+    snippet: str  # HTML: escaped text with <mark> around the matching words
+    category: str
+    tags: tuple[str, ...]
+    matched_phrasing: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "slug": self.slug, "title": self.title, "score": round(self.score, 3),
+            "snippet": self.snippet, "category": self.category, "tags": list(self.tags),
+            "matched_phrasing": self.matched_phrasing,
+            "last_reviewed": self.meta.get("last_reviewed"),
+        }
+
+
+@dataclass
+class Results:
+    query: str
+    hits: list[Hit]
+    total: int
+    did_you_mean: str | None = None
+    corrections: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query, "total": self.total, "did_you_mean": self.did_you_mean,
+            "results": [h.to_dict() for h in self.hits],
+        }
+
+
+class SearchIndex:
+    """A Whoosh index of the sheet that knows which commit it reflects."""
+
+    def __init__(self, index_dir: str | os.PathLike[str], sheet: Sheet):
+        self.dir = Path(index_dir)
+        self.sheet = sheet
+        self.store = sheet.store
+        self._ix = None
+        self._local = threading.local()
+        self._synonyms: tuple[str | None, list[tuple[tuple[str, ...], ...]]] = (None, [])
+        self.commit: str | None = None
+        self.problems: dict[str, str] = {}
+
+    # -- state ------------------------------------------------------------------
+
+    def _state_path(self) -> Path:
+        return self.dir / STATE_FILE
+
+    def _read_state(self) -> dict:
+        try:
+            return json.loads(self._state_path().read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_state(self) -> None:
+        tmp = self.dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps({
+            "schema": SCHEMA_VERSION, "commit": self.commit, "problems": self.problems,
+        }))
+        os.replace(tmp, self._state_path())
+
+    def problem_list(self) -> list[Problem]:
+        return [Problem(p, m) for p, m in sorted(self.problems.items())]
+
+    # -- opening, catching up, rebuilding --------------------------------------------
+
+    def open(self, progress: Callable[[Iterable], Iterable] | None = None) -> str:
+        """Open the index and bring it up to the content's head commit.
+
+        Returns what was done: "current", "caught up" or "rebuilt"."""
+        state = self._read_state()
+        usable = state.get("schema") == SCHEMA_VERSION
+        if usable:
+            try:
+                self._ix = whoosh_index.open_dir(str(self.dir))
+            except Exception:  # missing or damaged: it is derived data, so rebuild
+                usable = False
+        if not usable:
+            self.rebuild(progress)
+            return "rebuilt"
+        self.commit = state.get("commit")
+        self.problems = dict(state.get("problems") or {})
+        if self.commit == self.store.head():
+            return "current"
+        with self.store.locked():
+            return self._catch_up_locked(progress)
+
+    def rebuild(self, progress: Callable[[Iterable], Iterable] | None = None) -> int:
+        """Index every entry from scratch. Returns the number of entries indexed."""
+        with self.store.locked():
+            return self._rebuild_locked(progress)
+
+    def _rebuild_locked(self, progress) -> int:
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is not None:
+            searcher.close()
+        self._local = threading.local()
+        if self._ix is not None:
+            self._ix.close()
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True)
+        self._ix = whoosh_index.create_in(str(self.dir), _schema())
+        head = self.store.head()
+        paths = self.store.entry_paths(head)
+        self.problems = {}
+        count = 0
+        writer = self._ix.writer(limitmb=128)
+        try:
+            for path in progress(paths) if progress else paths:
+                count += self._index_path(writer, path, head)
+            writer.commit()
+        except BaseException:
+            writer.cancel()
+            raise
+        self.commit = head
+        self._write_state()
+        return count
+
+    def catch_up(self, old_head: str | None = None, new_head: str | None = None) -> None:
+        """Bring the index to the store's head. Call with the store lock held
+        (the store's `after_commit` hook does); the arguments are ignored."""
+        self._catch_up_locked(None)
+
+    def _catch_up_locked(self, progress) -> str:
+        state = self._read_state()  # another process may already have caught up
+        if state.get("commit"):
+            self.commit = state["commit"]
+            self.problems = dict(state.get("problems") or {})
+        head = self.store.head()
+        if self.commit == head:
+            return "current"
+        try:
+            changed = self.store.changes_between(self.commit, head)
+        except Exception:
+            changed = None  # the old commit is gone: the content was replaced
+        if changed is None or self._ix is None:
+            self._rebuild_locked(progress)
+            return "rebuilt"
+        writer = self._ix.writer()
+        try:
+            for path in progress(changed) if progress else changed:
+                if is_entry_path(path):
+                    writer.delete_by_term("slug", slug_of(path))
+                    self.problems.pop(path, None)
+                    self._index_path(writer, path, head)
+            writer.commit()
+        except BaseException:
+            writer.cancel()
+            raise
+        self.commit = head
+        self._write_state()
+        return "caught up"
+
+    def _index_path(self, writer, path: str, commit: str | None) -> int:
+        version = self.store.version_of(path, commit)
+        if version is None:
+            return 0
+        try:
+            entry = self.sheet.entry_at_version(slug_of(path), version)
+        except EntryError as exc:
+            self.problems[path] = str(exc)
+            return 0
+        writer.add_document(**_document(entry))
+        return 1
+
+    def ensure_fresh(self) -> None:
+        """Catch up if someone else (another process, a git push) moved the head."""
+        if self._ix is None:
+            self.open()
+        elif self.store.head() != self.commit:
+            with self.store.locked():
+                self._catch_up_locked(None)
+
+    # -- searching ----------------------------------------------------------------
+
+    def _searcher(self):
+        """One searcher per thread, reopened when the index moved to another commit.
+        (whoosh's own up_to_date() misses commits that only delete documents.)"""
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is None or self._local.commit != self.commit or not searcher.up_to_date():
+            if searcher is not None:
+                searcher.close()
+            searcher = self._ix.searcher()
+            self._local.searcher, self._local.commit = searcher, self.commit
+        return searcher
+
+    def synonym_groups(self) -> list[tuple[tuple[str, ...], ...]]:
+        """The synonym list as groups of stemmed phrases, cached per version."""
+        version = self.store.version_of(SYNONYMS)
+        if version != self._synonyms[0]:
+            groups = []
+            for group in self.sheet.synonyms():
+                phrases = tuple(dict.fromkeys(tuple(stems(p)) for p in group if stems(p)))
+                if len(phrases) > 1:
+                    groups.append(phrases)
+            self._synonyms = (version, groups)
+        return self._synonyms[1]
+
+    def search(
+        self, text: str, limit: int = 10, tag: str | None = None,
+        category: str | None = None, typing: bool = False,
+    ) -> Results:
+        """Rank published entries for the customer's words. Never raises for a query."""
+        self.ensure_fresh()
+        text = (text or "")[:MAX_QUERY_CHARS]
+        limit = max(1, min(int(limit or 10), 100))
+        searcher = self._searcher()
+        words = [t.text for t in _words(text)][:MAX_WORDS]
+        corrected, corrections, prefix_word = self._correct(searcher, words, typing)
+        filters = [Q.Term("status", "published")]
+        if tag:
+            filters.append(Q.Term("tags", tag.strip().lower()))
+        if category:
+            filters.append(Q.Term("category", category.strip()))
+        query, query_stems = self._build_query(corrected, prefix_word)
+        did_you_mean = None
+        if corrections:
+            did_you_mean = " ".join(corrections.get(w, w) for w in words)
+        if query is None:
+            if not words and (tag or category):
+                query = Q.Every()
+            else:
+                return Results(text, [], 0, did_you_mean, corrections)
+        hits = searcher.search(query, limit=limit, filter=Q.And(filters))
+        out = [self._hit(h, query_stems) for h in hits]
+        return Results(text, out, hits.scored_length() if not hits.is_empty() else 0,
+                       did_you_mean, corrections)
+
+    def _known(self, searcher, word: str) -> bool:
+        return searcher.reader().doc_frequency("spell", word) > 0
+
+    def _correct(self, searcher, words: list[str], typing: bool):
+        """Replace words the sheet never uses by the nearest word it does."""
+        synonym_words = {w for g in self.sheet_synonym_words() for w in g}
+        corrected, corrections, prefix_word = [], {}, None
+        reader = searcher.reader()
+        for i, word in enumerate(words):
+            if (word in _STOP or word.isdigit() or len(word) < 3 or word in synonym_words
+                    or self._known(searcher, word)):
+                corrected.append(word)
+                continue
+            if typing and i == len(words) - 1 and any(
+                    True for _ in reader.expand_prefix("spell", word)):
+                prefix_word = word  # still being typed: match it as a prefix
+                corrected.append(word)
+                continue
+            best = self._suggest(reader, word)
+            if best:
+                corrections[word] = best
+                corrected.append(best)
+            else:
+                corrected.append(word)
+        return corrected, corrections, prefix_word
+
+    def sheet_synonym_words(self) -> list[set[str]]:
+        version = self.store.version_of(SYNONYMS)
+        cached = getattr(self, "_syn_words", (None, []))
+        if cached[0] != version:
+            words = [{w for phrase in g for w in re.findall(r"[^\W_]+", phrase)}
+                     for g in self.sheet.synonyms()]
+            cached = (version, words)
+            self._syn_words = cached
+        return cached[1]
+
+    def _suggest(self, reader, word: str) -> str | None:
+        maxdist = 1 if len(word) < 6 else 2
+        best: tuple[int, int, str] | None = None
+        for dist in range(1, maxdist + 1):
+            for cand in reader.terms_within("spell", word, dist, prefix=1):
+                if cand == word:
+                    continue
+                rank = (dist, -reader.doc_frequency("spell", cand), cand)
+                if best is None or rank < best:
+                    best = rank
+            if best:
+                return best[2]
+        return None
+
+    def _build_query(self, words: list[str], prefix_word: str | None):
+        token_stems = stems(" ".join(w for w in words if w != prefix_word))
+        concepts = []
+        used: set[int] = set()
+        for group in self.synonym_groups():
+            for phrase in group:
+                n = len(phrase)
+                for start in range(len(token_stems) - n + 1):
+                    if tuple(token_stems[start:start + n]) == phrase:
+                        used.update(range(start, start + n))
+                        alts = [_phrase_query(phrase, 1.0)]
+                        alts += [_phrase_query(p, SYNONYM_WEIGHT) for p in group if p != phrase]
+                        concepts.append(Q.Or(alts))
+        all_stems = set(token_stems)
+        for i, stem in enumerate(token_stems):
+            if i not in used:
+                concepts.append(_phrase_query((stem,), 1.0))
+        if prefix_word:
+            prefix_stem = prefix_word.lower()
+            concepts.append(Q.Or([
+                Q.Prefix(f, prefix_stem[:max(3, len(prefix_stem) - 1)], boost=b * PREFIX_WEIGHT)
+                for f, b in BOOSTS.items()
+            ]))
+            all_stems.add(prefix_stem)
+        for group in self.synonym_groups():
+            if any(set(p) <= all_stems for p in group):
+                for p in group:
+                    all_stems.update(p)
+        if not concepts:
+            return None, all_stems
+        if len(concepts) == 1:
+            return concepts[0], all_stems
+        return Q.Or(concepts, scale=0.9), all_stems
+
+    def _hit(self, hit, query_stems: set[str]) -> Hit:
+        stored = hit.fields()
+        phrasings = [p for p in stored.get("phrasings", "").split("\n") if p]
+        best_phrasing, best_count = None, 0
+        for p in phrasings:
+            count = sum(1 for s in stems(p) if s in query_stems)
+            if count > best_count:
+                best_phrasing, best_count = p, count
+        if best_phrasing:
+            snippet = highlight(best_phrasing, query_stems)
+        else:
+            snippet = best_fragment(stored.get("body", ""), query_stems)
+        meta = stored.get("meta") or {}
+        return Hit(
+            slug=stored["slug"], title=stored["title"], score=float(hit.score or 0.0),
+            snippet=snippet, category=stored.get("category", ""),
+            tags=tuple(t for t in stored.get("tags", "").split(",") if t),
+            matched_phrasing=best_phrasing, meta=meta,
+        )
+
+    def browse(self, tag: str | None = None, category: str | None = None) -> list[dict]:
+        """Stored fields of every published entry (for lists and filters), by title."""
+        self.ensure_fresh()
+        filters = [Q.Term("status", "published")]
+        if tag:
+            filters.append(Q.Term("tags", tag.lower()))
+        if category:
+            filters.append(Q.Term("category", category))
+        searcher = self._searcher()
+        hits = searcher.search(Q.And(filters), limit=None, sortedby="slug")
+        rows = [{"slug": h["slug"], "title": h["title"], "category": h.get("category", ""),
+                 "tags": [t for t in h.get("tags", "").split(",") if t]} for h in hits]
+        return sorted(rows, key=lambda r: r["title"].lower())
+
+    def facets(self) -> dict[str, list[str]]:
+        searcher = self._searcher()
+        reader = searcher.reader()
+        return {
+            "tags": sorted(t.decode() if isinstance(t, bytes) else t
+                           for t in reader.field_terms("tags")),
+            "categories": sorted(c.decode() if isinstance(c, bytes) else c
+                                 for c in reader.field_terms("category")),
+        }
+
+    def doc_count(self) -> int:
+        return self._searcher().doc_count()
+
+    def close(self) -> None:
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is not None:
+            searcher.close()
+        if self._ix is not None:
+            self._ix.close()
+
+
+def _phrase_query(phrase: tuple[str, ...], weight: float):
+    if len(phrase) == 1:
+        return Q.Or([Q.Term(f, phrase[0], boost=b * weight) for f, b in BOOSTS.items()])
+    return Q.Or([Q.Phrase(f, list(phrase), boost=b * weight) for f, b in BOOSTS.items()])
+
+
+def _document(entry: Entry) -> dict:
+    body = entry.answer + "\n" + entry.phone
+    return {
+        "slug": entry.slug,
+        "title": entry.title,
+        "phrasings": "\n".join(entry.phrasings),
+        "keywords": " ".join(entry.tags) + " " + entry.category,
+        "body": body,
+        "spell": " ".join([entry.title, *entry.phrasings, *entry.tags, entry.category, body]),
+        "tags": ",".join(entry.tags),
+        "category": entry.category,
+        "status": entry.status,
+        "meta": {"last_reviewed": entry.last_reviewed.isoformat() if entry.last_reviewed else None},
+    }
+
+
+def highlight(text: str, query_stems: set[str]) -> str:
+    """Escape `text` and wrap the words whose stems were searched for in <mark>."""
+    out, last = [], 0
+    for token in _stem(text, positions=False, chars=True, removestops=False):
+        if token.text in query_stems:
+            out.append(html.escape(text[last:token.startchar]))
+            out.append("<mark>" + html.escape(text[token.startchar:token.endchar]) + "</mark>")
+            last = token.endchar
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
+def best_fragment(body: str, query_stems: set[str], width: int = 160) -> str:
+    """The sentence of the body with the most searched-for words, highlighted."""
+    plain = re.sub(r"(?m)^\s*(?:[#>]+|[-*+]|\d+\.)\s+", "", body)  # headings, quotes, lists
+    plain = re.sub(r"\*\*|__|`", "", plain)
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", plain) if s.strip()]
+    if not sentences:
+        return ""
+    best = max(sentences, key=lambda s: sum(1 for t in stems(s) if t in query_stems))
+    if len(best) > width:
+        best = best[:width].rsplit(" ", 1)[0] + " …"
+    return highlight(best, query_stems)

@@ -1,0 +1,394 @@
+"""The content store: the cheat sheet as files in a git repository.
+
+Every write is one commit, written straight into the object store (blobs,
+trees, commit) and published by a compare-and-swap of the branch ref, so a
+crash leaves either the old or the new commit, never a half-written file. The
+repository is bare, so the team can `git clone` it for backups and `git push`
+edits into it; it stays an ordinary repository that the git CLI reads.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dulwich.diff_tree import tree_changes
+from dulwich.objects import Blob, Commit, Tree
+from dulwich.repo import Repo
+
+BRANCH = b"refs/heads/main"
+ENTRY_SUFFIX = ".md"
+SHEET_DIR = "_sheet"
+_FILE_MODE = 0o100644
+_DIR_MODE = 0o040000
+
+
+class StoreError(Exception):
+    """A problem with the content repository that the user can act on."""
+
+
+class ConflictError(StoreError):
+    """A save was based on a version that is no longer the current one."""
+
+    def __init__(self, path: str, based_on: str | None, current: str | None):
+        self.path = path
+        self.based_on = based_on
+        self.current = current
+        super().__init__(
+            f"{path} was changed by someone else since you opened it "
+            f"(you started from {short(based_on)}, it is now {short(current)})."
+        )
+
+
+def short(version: str | None) -> str:
+    return version[:7] if version else "nothing"
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+
+    def ident(self) -> bytes:
+        name = self.name.replace("<", "").replace(">", "").strip() or "unknown"
+        email = self.email.replace("<", "").replace(">", "").strip()
+        return f"{name} <{email}>".encode()
+
+    @classmethod
+    def parse(cls, ident: bytes) -> Person:
+        text = ident.decode("utf-8", "replace")
+        name, _, rest = text.partition("<")
+        return cls(name.strip(), rest.rstrip(">").strip())
+
+
+SYSTEM = Person("kb", "kb@localhost")
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    path: str
+    text: str
+    version: str  # the blob id: changes exactly when the text changes
+    commit: str
+
+
+@dataclass(frozen=True)
+class Revision:
+    commit: str
+    author: Person
+    committer: Person
+    time: int  # seconds since the epoch, committer time
+    message: str
+    version: str | None  # the file's blob id in that commit, None if deleted
+
+
+class ContentStore:
+    """Reads and writes the content repository. Knows nothing of Flask."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        try:
+            self.repo = Repo(str(self.path))
+        except Exception as exc:  # dulwich raises NotGitRepository and friends
+            raise StoreError(
+                f"{self.path} is not a git repository. Point KB_DATA_DIR at the content "
+                "repository, or at an empty folder to start a new sheet."
+            ) from exc
+        self._lock_path = Path(self.repo.controldir()) / "kb-write.lock"
+        self._thread_lock = threading.Lock()
+        self._tree_cache: dict[bytes, dict[str, bytes]] = {}
+        self.branch = self._pick_branch()
+
+    # -- creating ---------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, path: str | os.PathLike[str], files: Mapping[str, str], message: str,
+        author: Person = SYSTEM,
+    ) -> ContentStore:
+        """Make a new bare repository holding `files` in one first commit."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if any(path.iterdir()):
+            raise StoreError(f"{path} is not empty and not a git repository; refusing to touch it.")
+        Repo.init_bare(str(path))
+        repo = Repo(str(path))
+        repo.refs.set_symbolic_ref(b"HEAD", BRANCH)
+        store = cls(path)
+        store.write(dict(files), message=message, author=author)
+        return store
+
+    @classmethod
+    def open_or_create(
+        cls, path: str | os.PathLike[str], seed_dir: str | os.PathLike[str]
+    ) -> ContentStore:
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            return cls(path)
+        files = read_seed_dir(Path(seed_dir))
+        return cls.create(path, files, "Start the cheat sheet from the starter entries")
+
+    def _pick_branch(self) -> bytes:
+        try:
+            target = self.repo.refs.get_symrefs().get(b"HEAD")
+        except Exception:
+            target = None
+        return target or BRANCH
+
+    # -- reading ----------------------------------------------------------------
+
+    def head(self) -> str | None:
+        try:
+            sha = self.repo.refs[self.branch]
+        except KeyError:
+            return None
+        return sha.decode()
+
+    def _files(self, commit: str | None = None) -> dict[str, bytes]:
+        """path -> blob id for every file in the commit (cached per commit)."""
+        commit = commit or self.head()
+        if commit is None:
+            return {}
+        key = commit.encode()
+        cached = self._tree_cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            commit_obj = self.repo[key]
+        except KeyError as exc:
+            raise StoreError(f"No version {commit} in the content repository.") from exc
+        if not isinstance(commit_obj, Commit):
+            raise StoreError(f"{commit} is not a commit.")
+        files: dict[str, bytes] = {}
+        self._walk_tree(commit_obj.tree, "", files)
+        if len(self._tree_cache) > 8:
+            self._tree_cache.pop(next(iter(self._tree_cache)))
+        self._tree_cache[key] = files
+        return files
+
+    def _walk_tree(self, tree_id: bytes, prefix: str, out: dict[str, bytes]) -> None:
+        tree = self.repo[tree_id]
+        for item in tree.iteritems():
+            name = prefix + item.path.decode("utf-8", "replace")
+            if item.mode & 0o170000 == _DIR_MODE:
+                self._walk_tree(item.sha, name + "/", out)
+            else:
+                out[name] = item.sha
+
+    def paths(self, commit: str | None = None) -> list[str]:
+        return sorted(self._files(commit))
+
+    def entry_paths(self, commit: str | None = None) -> list[str]:
+        return [p for p in self.paths(commit) if is_entry_path(p)]
+
+    def version_of(self, path: str, commit: str | None = None) -> str | None:
+        sha = self._files(commit).get(path)
+        return sha.decode() if sha else None
+
+    def read(self, path: str, commit: str | None = None) -> FileVersion | None:
+        commit = commit or self.head()
+        if commit is None:
+            return None
+        sha = self._files(commit).get(path)
+        if sha is None:
+            return None
+        return FileVersion(path, self.read_blob(sha.decode()), sha.decode(), commit)
+
+    def read_blob(self, version: str) -> str:
+        blob = self.repo[version.encode()]
+        return blob.as_raw_string().decode("utf-8", "replace")
+
+    def changes_between(self, old: str | None, new: str | None) -> list[str]:
+        """Paths added, changed or deleted going from commit `old` to `new`."""
+        old_tree = self.repo[old.encode()].tree if old else None
+        new_tree = self.repo[new.encode()].tree if new else None
+        changed: set[str] = set()
+        for change in tree_changes(self.repo.object_store, old_tree, new_tree):
+            for side in (change.old, change.new):
+                if side is not None and side.path is not None:
+                    changed.add(side.path.decode("utf-8", "replace"))
+        return sorted(changed)
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        try:
+            walker = self.repo.get_walker(include=[newer.encode()])
+            return any(e.commit.id == older.encode() for e in walker)
+        except KeyError:
+            return False
+
+    def commit_info(self, commit: str) -> Revision:
+        obj = self.repo[commit.encode()]
+        return _revision(obj, None)
+
+    def history(self, path: str | None = None, limit: int = 200) -> list[Revision]:
+        """Newest first. With a path, only the commits that changed that file."""
+        head = self.head()
+        if head is None:
+            return []
+        paths = [path.encode()] if path else None
+        out = []
+        for entry in self.repo.get_walker(include=[head.encode()], paths=paths, max_entries=limit):
+            version = None
+            if path:
+                version = self.version_of(path, entry.commit.id.decode())
+            out.append(_revision(entry.commit, version))
+        return out
+
+    # -- writing ----------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialise writers across threads and processes."""
+        with self._thread_lock:
+            with open(self._lock_path, "a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def write(
+        self,
+        changes: Mapping[str, str | None],
+        *,
+        message: str,
+        author: Person,
+        committer: Person | None = None,
+        expected: Mapping[str, str | None] | None = None,
+        after_commit=None,
+    ) -> str | None:
+        """Commit `changes` (path -> new text, None deletes) as one commit.
+
+        `expected` maps paths to the version the editor started from (None for
+        "must not exist yet"); a mismatch raises ConflictError and writes nothing.
+        `after_commit(old_head, new_head)` runs inside the lock, so derived data
+        (the search index) is updated before the next writer starts.
+        Returns the new commit id, or None when nothing changed.
+        """
+        for path in changes:
+            check_path(path)
+        if not message.strip():
+            raise StoreError("Every change needs a reason: say why in a few words.")
+        with self.locked():
+            old_head = self.head()
+            current = self._files(old_head)
+            for path, based_on in (expected or {}).items():
+                now = current.get(path)
+                now_hex = now.decode() if now else None
+                if now_hex != based_on:
+                    raise ConflictError(path, based_on, now_hex)
+            new_files = dict(current)
+            blobs = []
+            for path, text in changes.items():
+                if text is None:
+                    new_files.pop(path, None)
+                else:
+                    blob = Blob.from_string(text.encode("utf-8"))
+                    blobs.append(blob)
+                    new_files[path] = blob.id
+            if new_files == current and old_head is not None:
+                return None
+            for blob in blobs:
+                if blob.id not in self.repo.object_store:
+                    self.repo.object_store.add_object(blob)
+            tree_id = self._build_tree(new_files)
+            new_head = self._commit(tree_id, old_head, message, author, committer or author)
+            if after_commit is not None:
+                after_commit(old_head, new_head)
+            return new_head
+
+    def _build_tree(self, files: dict[str, bytes]) -> bytes:
+        """Write the trees for `files` (path -> blob id); unchanged ones already exist."""
+        root: dict = {}
+        for path, sha in files.items():
+            node = root
+            *dirs, name = path.split("/")
+            for d in dirs:
+                node = node.setdefault(d, {})
+            node[name] = sha
+        return self._write_tree(root)
+
+    def _write_tree(self, node: dict) -> bytes:
+        tree = Tree()
+        for name, child in node.items():
+            if isinstance(child, dict):
+                tree.add(name.encode(), _DIR_MODE, self._write_tree(child))
+            else:
+                tree.add(name.encode(), _FILE_MODE, child)
+        if tree.id not in self.repo.object_store:
+            self.repo.object_store.add_object(tree)
+        return tree.id
+
+    def _commit(
+        self, tree_id: bytes, parent: str | None, message: str, author: Person, committer: Person
+    ) -> str:
+        commit = Commit()
+        commit.tree = tree_id
+        commit.parents = [parent.encode()] if parent else []
+        commit.author = author.ident()
+        commit.committer = committer.ident()
+        now = int(time.time())
+        offset = -time.timezone if not time.localtime().tm_isdst else -time.altzone
+        commit.author_time = commit.commit_time = now
+        commit.author_timezone = commit.commit_timezone = offset
+        commit.encoding = b"UTF-8"
+        text = message.strip() + "\n"
+        commit.message = text.encode("utf-8")
+        self.repo.object_store.add_object(commit)
+        old = parent.encode() if parent else None
+        if old is None:
+            ok = self.repo.refs.add_if_new(self.branch, commit.id)
+        else:
+            ok = self.repo.refs.set_if_equals(self.branch, old, commit.id)
+        if not ok:
+            # Someone wrote without our lock (a `git push`, say): nothing is lost,
+            # the caller can retry on top of the new version.
+            raise StoreError("The content repository moved on while saving; please save again.")
+        return commit.id.decode()
+
+
+def _revision(commit: Commit, version: str | None) -> Revision:
+    return Revision(
+        commit=commit.id.decode(),
+        author=Person.parse(commit.author),
+        committer=Person.parse(commit.committer),
+        time=commit.commit_time,
+        message=commit.message.decode("utf-8", "replace").strip(),
+        version=version,
+    )
+
+
+def is_entry_path(path: str) -> bool:
+    return "/" not in path and path.endswith(ENTRY_SUFFIX) and not path.startswith(".")
+
+
+def entry_path(slug: str) -> str:
+    return slug + ENTRY_SUFFIX
+
+
+def slug_of(path: str) -> str:
+    return path[: -len(ENTRY_SUFFIX)]
+
+
+def check_path(path: str) -> None:
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts):
+        raise StoreError(f"{path!r} is not a valid file name in the sheet.")
+
+
+def read_seed_dir(seed_dir: Path) -> dict[str, str]:
+    """The starter files: every .md at the top, plus everything in _sheet/."""
+    if not seed_dir.is_dir():
+        raise StoreError(f"Starter entries folder {seed_dir} is missing.")
+    files = {}
+    for path in sorted(seed_dir.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".py":
+            rel = path.relative_to(seed_dir).as_posix()
+            files[rel] = path.read_text(encoding="utf-8")
+    return files

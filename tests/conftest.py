@@ -1,0 +1,115 @@
+"""Shared fixtures: a real content repository, a real index, a real app."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kb import create_app
+from kb.search import SearchIndex
+from kb.sheet import Sheet
+from kb.store import ContentStore, Person
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTER = ROOT / "entries"
+ALICE = Person("Alice Agent", "alice@example.com")
+TARA = Person("Tara Trainer", "tara@example.com")
+
+
+def entry_text(title: str, answer: str = "We are on it.", phone: str = "- Say sorry.",
+               **meta) -> str:
+    """A small valid entry file for tests."""
+    lines = [f"title: {title}"]
+    for key, value in meta.items():
+        if isinstance(value, (list, tuple)):
+            lines.append(f"{key}:")
+            lines.extend(f"  - {v}" for v in value)
+        else:
+            lines.append(f"{key}: {value}")
+    body = textwrap.dedent(answer).strip()
+    text = "---\n" + "\n".join(lines) + "\n---\n" + body + "\n"
+    if phone:
+        text += "\n## On the phone\n\n" + phone + "\n"
+    return text
+
+
+SMALL_SHEET = {
+    "item-arrived-damaged.md": entry_text(
+        "Item arrived damaged", "I'm sorry your {{ item }} arrived damaged. "
+        "We will send a new one for order {{ order_number }}.",
+        phrasings=["the box came smashed", "it was cracked when I opened it"],
+        tags="[delivery, damaged]", category="Orders and delivery",
+        last_reviewed="2026-10-01", review_every_days=180),
+    "refund-status.md": entry_text(
+        "Refund status", "Your refund of {{ amount }} was sent on {{ date }}.",
+        phrasings=["where is my money", "still waiting for my refund"],
+        tags="[refund]", category="Returns and refunds"),
+    "wrong-colour.md": entry_text(
+        "Colour differs from the website", "Screens show colours a little differently.",
+        phrasings=["it looks different in real life", "the shade is off"],
+        tags="[product, colour]", category="Orders and delivery"),
+    "_sheet/greeting.md": "Hello {{ customer_name }},\n",
+    "_sheet/closing.md": "Kind regards,\n\n{{ agent_name }}  \n{{ company_name }}\n",
+    "_sheet/phone_opening.md": "Thanks for calling {{ company_name }}, this is {{ agent_name }}.\n",
+    "_sheet/synonyms.txt": "# groups\nrefund, money back, reimbursement\nbroken, damaged, smashed\n"
+                           "colour, color, shade\n",
+    "_sheet/placeholders.yml": "customer_name: {label: Customer name, example: Ana}\n"
+                               "agent_name: {label: Your name}\n"
+                               "company_name: {label: Company, default: Northwind Home}\n"
+                               "order_number: {label: Order number}\n"
+                               "item: {label: Item}\namount: {label: Amount}\n"
+                               "date: {label: Date}\n",
+}
+
+
+@pytest.fixture
+def store(tmp_path) -> ContentStore:
+    return ContentStore.create(tmp_path / "content", SMALL_SHEET, "Start", author=TARA)
+
+
+@pytest.fixture
+def sheet(store) -> Sheet:
+    return Sheet(store)
+
+
+@pytest.fixture
+def index(tmp_path, sheet) -> SearchIndex:
+    ix = SearchIndex(tmp_path / "index", sheet)
+    ix.open()
+    sheet.after_commit = ix.catch_up
+    yield ix
+    ix.close()
+
+
+@pytest.fixture(scope="session")
+def starter_index(tmp_path_factory) -> SearchIndex:
+    """The real starter sheet from entries/, indexed."""
+    base = tmp_path_factory.mktemp("starter")
+    store = ContentStore.open_or_create(base / "content", STARTER)
+    ix = SearchIndex(base / "index", Sheet(store))
+    ix.open()
+    return ix
+
+
+@pytest.fixture
+def app(tmp_path):
+    seed = tmp_path / "seed"
+    for rel, text in SMALL_SHEET.items():
+        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
+        (seed / rel).write_text(text)
+    app = create_app({"INSTANCE_DIR": str(tmp_path / "instance"), "SEED_DIR": str(seed),
+                      "TESTING": True})
+    yield app
+    app.extensions["kb"].index.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

@@ -1,0 +1,97 @@
+"""Pages through the Flask test client (the browser tests drive the JavaScript)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+from tests.conftest import TARA, entry_text
+
+
+def test_search_page_lists_the_sheet_when_empty(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'id="q"' in html
+    assert "Item arrived damaged" in html and "Refund status" in html
+
+
+def test_search_page_renders_results_without_javascript(client):
+    html = client.get("/?q=money+back").get_data(as_text=True)
+    assert "Refund status" in html
+    assert "Colour differs" not in html
+
+
+def test_search_page_shows_did_you_mean(client):
+    html = client.get("/?q=refnud").get_data(as_text=True)
+    assert "Showing results for" in html and ">refund</a>" in html
+
+
+def test_search_page_escapes_the_query(client):
+    html = client.get("/?q=<script>alert(1)</script>").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_entry_page_shows_answer_phone_tags_and_review_date(client):
+    html = client.get("/e/item-arrived-damaged").get_data(as_text=True)
+    assert "Item arrived damaged" in html
+    assert "We will send a new one" in html
+    assert "On the phone" in html and "Say sorry." in html
+    assert "delivery" in html and "2026-10-01" in html
+    assert 'id="copy"' in html and "mailto:" in html and ".eml" in html
+
+
+def test_entry_page_flags_unfilled_placeholders_and_fills_given_ones(client):
+    html = client.get("/e/item-arrived-damaged?customer_name=Ana&item=lamp").get_data(
+        as_text=True)
+    assert "Hello Ana," in html and "your lamp arrived" in html
+    assert '<mark class="missing">{{ order_number }}</mark>' in html
+    assert "Still to fill" in html
+
+
+def test_entry_page_sanitises_markdown(client, app):
+    app.extensions["kb"].sheet.write(
+        {"evil.md": entry_text("Evil", '<img src=x onerror="alert(1)"> [x](javascript:alert(1))')},
+        message="x", author=TARA)
+    html = client.get("/e/evil").get_data(as_text=True)
+    # the plain-text copy and the mailto link carry the words escaped; no live markup anywhere
+    assert "<img" not in html and 'href="javascript' not in html
+
+
+def test_entry_page_never_evaluates_entry_text_as_a_template(client, app):
+    app.extensions["kb"].sheet.write(
+        {"ssti.md": entry_text("Ssti", "Total {{ 7*7 }} and {% if true %}yes{% endif %}")},
+        message="x", author=TARA)
+    html = client.get("/e/ssti").get_data(as_text=True)
+    assert "49" not in html
+    assert "{% if true %}yes{% endif %}" in html
+
+
+def test_eml_download_is_a_mail_draft(client):
+    response = client.get("/e/item-arrived-damaged/email.eml?customer_name=Zoë&agent_name=Sam")
+    assert response.status_code == 200
+    assert response.mimetype == "message/rfc822"
+    assert "attachment" in response.headers["Content-Disposition"]
+    msg = email.message_from_bytes(response.data, policy=email.policy.default)
+    assert msg["Subject"] == "Re: Item arrived damaged"
+    body = msg.get_body(("plain",)).get_content()
+    assert body.startswith("Hello Zoë,") and "Sam" in body
+    assert msg.get_body(("html",)) is not None
+
+
+def test_unknown_entry_page_is_404_with_a_way_back(client):
+    response = client.get("/e/nothing")
+    assert response.status_code == 404
+    assert "Back to search" in response.get_data(as_text=True)
+
+
+def test_malformed_file_is_named_on_the_search_page(client, app):
+    app.extensions["kb"].sheet.write({"oops.md": "---\ntitle: x\n"}, message="x", author=TARA)
+    html = client.get("/").get_data(as_text=True)
+    assert "oops.md" in html and "never closed" in html
+    assert "Item arrived damaged" in html
+
+
+def test_security_headers(client):
+    response = client.get("/")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
