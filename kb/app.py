@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +13,14 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from kb import config as kb_config
+from kb.auth import login_manager
+from kb.db import Database
 from kb.paths import resource_dir
+from kb.render import to_html
 from kb.search import SearchIndex
 from kb.sheet import Sheet
 from kb.store import ContentStore
+from kb.users import ensure_first_admin
 
 csrf = CSRFProtect()
 log = logging.getLogger("kb")
@@ -30,10 +36,14 @@ class Services:
     company_name: str = ""
 
     def defaults(self) -> dict[str, str]:
-        """Placeholder values the form starts from (company name and such)."""
+        """Placeholder values the form starts from: company name, the agent's own name."""
+        from flask_login import current_user
+
         values = {n: i["default"] for n, i in self.sheet.placeholders().items() if i["default"]}
         if self.company_name:
             values["company_name"] = self.company_name
+        if current_user and current_user.is_authenticated:
+            values["agent_name"] = current_user.name
         return values
 
 
@@ -60,11 +70,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(settings)
     app.extensions["kb"] = open_services(settings)
+    db = Database(settings["DATABASE_URL"])
+    app.extensions["kb_db"] = db
     csrf.init_app(app)
+    login_manager.init_app(app)
+    first_password = ensure_first_admin(db)
+    if first_password:
+        # Shown once: only its hash is stored, and it must be changed at first sign-in.
+        print(f"Created the first user: admin / {first_password}  (one-time password)",
+              file=sys.stderr, flush=True)
+        app.config["KB_FIRST_ADMIN_PASSWORD"] = first_password
 
-    from kb.views import api, pages
+    from kb.views import api, auth, curate, pages
 
     app.register_blueprint(pages.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(curate.bp)
+    app.add_template_filter(to_html, "markdown")
+    app.add_template_filter(
+        lambda ts: dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M"), "datetime")
     app.register_blueprint(api.bp, url_prefix="/api")
     # The JSON API takes only application/json bodies, which a cross-site form
     # cannot send without a CORS preflight; that is its CSRF defence.
@@ -83,6 +107,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             return jsonify(error="Bad Request", message=message), 400
         exc.description = message
         return render_template("error.html", error=exc), 400
+
+    @app.context_processor
+    def people():
+        from flask_login import current_user
+
+        from kb.proposals import pending_count
+
+        count = 0
+        if current_user.is_authenticated and current_user.can("trainer"):
+            count = pending_count(db)
+        return {"review_count": count}
 
     @app.after_request
     def security_headers(response):

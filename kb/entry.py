@@ -178,3 +178,54 @@ def serialize_entry(entry: Entry) -> str:
     if entry.phone.strip():
         text += f"\n{PHONE_HEADING}\n\n{entry.phone.strip()}\n"
     return text
+
+
+def entry_from_fields(slug: str, fields: dict[str, str], base: Entry | None = None) -> Entry:
+    """Build an entry from an edit form's fields, keeping what the form does not show."""
+
+    def lines(name: str) -> tuple[str, ...]:
+        return tuple(x.strip() for x in fields.get(name, "").splitlines() if x.strip())
+
+    reviewed = fields.get("last_reviewed", "").strip()
+    try:
+        reviewed_date = dt.date.fromisoformat(reviewed) if reviewed else (
+            base.last_reviewed if base else None)
+    except ValueError:
+        raise EntryError(f"'{reviewed}' is not a date: write it as YYYY-MM-DD") from None
+    interval = fields.get("review_every_days", "").strip()
+    if interval and not interval.isdigit():
+        raise EntryError("review every … days must be a whole number")
+    status = fields.get("status") or (base.status if base else "published")
+    if status not in STATUSES:
+        raise EntryError(f"status '{status}' is not one of: {', '.join(STATUSES)}")
+    title = fields.get("title", "").strip()
+    if not title:
+        raise EntryError("the title is empty: name the complaint as an agent would")
+    answer = fields.get("answer", "").replace("\r\n", "\n").strip()
+    if not answer:
+        raise EntryError("the answer is empty: write the email answer")
+    return Entry(
+        slug=slug, title=title, answer=answer + "\n",
+        phone=fields.get("phone", "").replace("\r\n", "\n").strip() + "\n",
+        phrasings=lines("phrasings"),
+        tags=tuple(t.strip().lower() for t in re.split(r"[,;]", fields.get("tags", ""))
+                   if t.strip()),
+        category=fields.get("category", "").strip(),
+        status=status,
+        owner=fields.get("owner", base.owner if base else "").strip(),
+        last_reviewed=reviewed_date,
+        review_every_days=int(interval) if interval else (base.review_every_days if base else None),
+        extra=dict(base.extra) if base else {},
+    )
+
+
+def fields_of(entry: Entry) -> dict[str, str]:
+    """The edit form's fields for an entry (the inverse of entry_from_fields)."""
+    return {
+        "title": entry.title, "phrasings": "\n".join(entry.phrasings),
+        "tags": ", ".join(entry.tags), "category": entry.category, "status": entry.status,
+        "owner": entry.owner,
+        "last_reviewed": entry.last_reviewed.isoformat() if entry.last_reviewed else "",
+        "review_every_days": str(entry.review_every_days or ""),
+        "answer": entry.answer.strip(), "phone": entry.phone.strip(),
+    }

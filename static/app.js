@@ -56,6 +56,11 @@ function initSearch() {
       list.append(li);
     }
     empty.hidden = data.results.length > 0 || !q.trim();
+    const propose = document.getElementById("propose-link");
+    if (propose) {
+      propose.href = propose.dataset.base + "?phrasing=" + encodeURIComponent(q.trim());
+      document.getElementById("propose-q").textContent = q.trim();
+    }
     if (data.did_you_mean) {
       dym.hidden = false;
       dym.replaceChildren("Showing results for ");
@@ -128,11 +133,6 @@ function initCompose() {
   let state = {text: plain.value, html: preview.innerHTML, missing: missingNames.textContent ? missingNames.textContent.split(", ") : []};
   let latest = 0;
 
-  for (const input of form.querySelectorAll("[data-remember]")) {
-    const saved = localStorage.getItem("kb." + input.dataset.remember);
-    if (saved && !input.value) input.value = saved;
-  }
-
   function values() {
     const out = {};
     for (const input of form.querySelectorAll("input[name]")) {
@@ -144,9 +144,6 @@ function initCompose() {
   async function update() {
     const id = ++latest;
     const vals = values();
-    for (const input of form.querySelectorAll("[data-remember]")) {
-      localStorage.setItem("kb." + input.dataset.remember, input.value);
-    }
     const response = await fetch(article.dataset.compose, {
       method: "POST",
       headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from kb import create_app
 from kb.search import SearchIndex
 from kb.sheet import Sheet
 from kb.store import ContentStore, Person
+from kb.users import create_user
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTER = ROOT / "entries"
@@ -93,6 +95,10 @@ def starter_index(tmp_path_factory) -> SearchIndex:
     return ix
 
 
+PASSWORD = "correct-horse-1"
+PEOPLE = {"alice": "agent", "tara": "trainer", "adam": "admin"}
+
+
 @pytest.fixture
 def app(tmp_path):
     seed = tmp_path / "seed"
@@ -101,13 +107,60 @@ def app(tmp_path):
         (seed / rel).write_text(text)
     app = create_app({"INSTANCE_DIR": str(tmp_path / "instance"), "SEED_DIR": str(seed),
                       "TESTING": True})
+    db = app.extensions["kb_db"]
+    for name, role in PEOPLE.items():
+        create_user(db, name, PASSWORD, role=role, display_name=name.title() + " Example",
+                    email=f"{name}@example.com")
     yield app
     app.extensions["kb"].index.close()
+    db.dispose()
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    if not match:
+        match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def login(client, username: str, password: str = PASSWORD):
+    page = client.get("/login").get_data(as_text=True)
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": csrf_from(page)})
+
+
+def post_form(client, url: str, data: dict, page_url: str | None = None):
+    """POST a form the way a browser does: with the CSRF token from the page."""
+    html = client.get(page_url or url).get_data(as_text=True)
+    return client.post(url, data={"csrf_token": csrf_from(html), **data})
+
+
+@pytest.fixture
+def anon(app):
+    return app.test_client()
 
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    """Signed in as alice, an agent."""
+    c = app.test_client()
+    assert login(c, "alice").status_code == 302
+    return c
+
+
+@pytest.fixture
+def trainer(app):
+    c = app.test_client()
+    assert login(c, "tara").status_code == 302
+    return c
+
+
+@pytest.fixture
+def admin(app):
+    c = app.test_client()
+    assert login(c, "adam").status_code == 302
+    return c
 
 
 @pytest.fixture

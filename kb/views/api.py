@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, request
 
 from kb.app import services
+from kb.auth import role_required
 from kb.compose import compose, phone_script
 from kb.entry import EntryError
 from kb.render import to_html
@@ -42,6 +43,7 @@ def load_entry(slug: str):
 
 
 @bp.get("/search")
+@role_required("agent")
 def search():
     limit = _int_arg("limit", 10, 1, 50)
     results = services().index.search(
@@ -53,6 +55,7 @@ def search():
 
 
 @bp.get("/entries/<slug>")
+@role_required("agent")
 def entry(slug: str):
     found = load_entry(slug)
     data = found.to_dict()
@@ -62,6 +65,7 @@ def entry(slug: str):
 
 
 @bp.post("/compose/<slug>")
+@role_required("agent")
 def compose_entry(slug: str):
     if not request.is_json:
         return _error(415, "Send the placeholder values as JSON "

@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Blueprint, Response, render_template, request, url_for
 
 from kb.app import services
+from kb.auth import role_required
 from kb.compose import compose, phone_script, placeholders_in
 from kb.render import to_html
 from kb.views.api import load_entry
@@ -22,6 +23,7 @@ def _values() -> dict[str, str]:
 
 
 @bp.get("/")
+@role_required("agent")
 def search():
     svc = services()
     query = request.args.get("q", "")
@@ -59,6 +61,7 @@ def _form_fields(entry, svc):
 
 
 @bp.get("/e/<slug>")
+@role_required("agent")
 def entry(slug: str):
     svc = services()
     found = load_entry(slug)
@@ -80,6 +83,7 @@ def entry(slug: str):
 
 
 @bp.get("/e/<slug>/email.eml")
+@role_required("agent")
 def eml(slug: str):
     svc = services()
     found = load_entry(slug)

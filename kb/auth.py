@@ -1,0 +1,85 @@
+"""Sign-in plumbing: flask-login, bearer tokens, and the role check on routes."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, g, jsonify, redirect, request, url_for
+from flask_login import LoginManager, current_user
+
+from kb.db import Database, User
+from kb.users import user_by_id, user_for_token
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Sign in to use the cheat sheet."
+login_manager.session_protection = "strong"
+
+
+def database() -> Database:
+    return current_app.extensions["kb_db"]
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    try:
+        user = user_by_id(database(), int(user_id))
+    except ValueError:
+        return None
+    return user if user and user.active else None
+
+
+@login_manager.request_loader
+def _load_from_token(req) -> User | None:
+    header = req.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        user = user_for_token(database(), header[7:])
+        if user is not None:
+            g.token_auth = True  # API calls with a token need no CSRF token
+        return user
+    return None
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    if request.path.startswith("/api/"):
+        return jsonify(error="Unauthorized", message="Sign in, or send "
+                       "'Authorization: Bearer <token>' (see your profile page)."), 401
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def role_required(role: str):
+    """Every route says which role it needs; agents are everyone signed in."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not current_user.can(role):
+                abort(403, description=f"This page is for {role}s. Ask an admin if you "
+                                       "need access.")
+            return view(*args, **kwargs)
+
+        wrapped.required_role = role
+        return wrapped
+
+    return decorate
+
+
+def public(view):
+    """Mark a route as open to everyone (sign-in page, static files)."""
+    view.required_role = None
+    return view
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths; anything else goes to the search page."""
+    if not target:
+        return url_for("pages.search")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return url_for("pages.search")
+    return target

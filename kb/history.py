@@ -1,0 +1,93 @@
+"""Version history views over the git store: list, diff, restore."""
+
+from __future__ import annotations
+
+import difflib
+import html
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+from kb.sheet import Sheet
+from kb.store import Person, StoreError
+
+
+@dataclass
+class DiffRow:
+    kind: str  # "same", "changed", "added", "removed"
+    left_no: int | None
+    left: Markup
+    right_no: int | None
+    right: Markup
+
+
+def _inline(a: str, b: str) -> tuple[Markup, Markup]:
+    """Mark the changed words inside a changed line pair."""
+    sa, sb = a.split(" "), b.split(" ")
+    left, right = [], []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, sa, sb).get_opcodes():
+        l_part = html.escape(" ".join(sa[i1:i2]))
+        r_part = html.escape(" ".join(sb[j1:j2]))
+        if op == "equal":
+            left.append(l_part)
+            right.append(r_part)
+        else:
+            if l_part:
+                left.append(f"<del>{l_part}</del>")
+            if r_part:
+                right.append(f"<ins>{r_part}</ins>")
+    return Markup(" ".join(left)), Markup(" ".join(right))
+
+
+def side_by_side(old: str, new: str) -> list[DiffRow]:
+    """Rows for a two-column diff, with changed words highlighted; all text escaped."""
+    a, b = (old or "").splitlines(), (new or "").splitlines()
+    rows: list[DiffRow] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            for k in range(i2 - i1):
+                text = Markup(html.escape(a[i1 + k]))
+                rows.append(DiffRow("same", i1 + k + 1, text, j1 + k + 1, text))
+        elif op == "replace":
+            for k in range(max(i2 - i1, j2 - j1)):
+                li, rj = i1 + k, j1 + k
+                if li < i2 and rj < j2:
+                    left, right = _inline(a[li], b[rj])
+                    rows.append(DiffRow("changed", li + 1, left, rj + 1, right))
+                elif li < i2:
+                    rows.append(DiffRow("removed", li + 1, Markup(html.escape(a[li])), None,
+                                        Markup("")))
+                else:
+                    rows.append(DiffRow("added", None, Markup(""), rj + 1,
+                                        Markup(html.escape(b[rj]))))
+        elif op == "delete":
+            for k in range(i1, i2):
+                rows.append(DiffRow("removed", k + 1, Markup(html.escape(a[k])), None, Markup("")))
+        else:
+            for k in range(j1, j2):
+                rows.append(DiffRow("added", None, Markup(""), k + 1, Markup(html.escape(b[k]))))
+    return rows
+
+
+def unified(old: str, new: str, old_label: str = "before", new_label: str = "after") -> str:
+    return "".join(difflib.unified_diff(
+        (old or "").splitlines(keepends=True), (new or "").splitlines(keepends=True),
+        fromfile=old_label, tofile=new_label))
+
+
+def text_at(sheet: Sheet, path: str, version: str | None) -> str:
+    """The file's text at a blob version ('' for none)."""
+    if not version:
+        return ""
+    try:
+        return sheet.store.read_blob(version)
+    except (KeyError, ValueError):
+        raise StoreError(f"There is no version {version[:7]} of {path}.") from None
+
+
+def restore(sheet: Sheet, path: str, version: str, reason: str, who: Person) -> str | None:
+    """Make an earlier version current again, as a new commit."""
+    old = text_at(sheet, path, version)
+    current = sheet.store.version_of(path)
+    message = reason.strip() or f"Restore the version {version[:7]}"
+    return sheet.write({path: old}, message=message, author=who, expected={path: current})

@@ -1,0 +1,364 @@
+"""Keeping the sheet: proposals, review, direct edits, retiring, history, restore."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from kb import proposals as P
+from kb.app import services
+from kb.auth import database, role_required
+from kb.entry import EntryError, entry_from_fields, fields_of, parse_entry, serialize_entry, slugify
+from kb.history import restore, side_by_side, text_at
+from kb.sheet import PARTS, PLACEHOLDERS, SYNONYMS
+from kb.store import ConflictError, StoreError, entry_path, is_entry_path, slug_of
+from kb.users import person_of
+
+bp = Blueprint("curate", __name__)
+
+SHEET_FILES = {**{k: v for k, v in PARTS.items()}, "synonyms": SYNONYMS,
+               "placeholders": PLACEHOLDERS}
+FIELD_NAMES = ("title", "phrasings", "tags", "category", "status", "owner", "last_reviewed",
+               "review_every_days", "answer", "phone")
+
+
+def _form_fields() -> dict[str, str]:
+    return {k: request.form.get(k, "") for k in FIELD_NAMES}
+
+
+def _entry_or_404(slug: str):
+    try:
+        found = services().sheet.entry(slug)
+    except EntryError as exc:
+        abort(422, description=f"{slug}.md cannot be read: {exc}.")
+    if found is None:
+        abort(404, description=f"There is no entry called '{slug}'.")
+    return found
+
+
+def _known_path(path: str) -> str:
+    if is_entry_path(path) or path in SHEET_FILES.values():
+        return path
+    abort(404, description=f"{path} is not a file of the sheet.")
+
+
+def _label(path: str) -> str:
+    for name, part in SHEET_FILES.items():
+        if part == path:
+            return name.replace("_", " ").capitalize()
+    return slug_of(path)
+
+
+# -- proposals ------------------------------------------------------------------
+
+
+@bp.route("/propose", methods=["GET", "POST"])
+@role_required("agent")
+def propose_new():
+    fields = {k: "" for k in FIELD_NAMES}
+    phrasing = request.args.get("phrasing", "").strip()
+    fields["phrasings"] = phrasing
+    fields["title"] = phrasing[:1].upper() + phrasing[1:] if phrasing else ""
+    error = None
+    if request.method == "POST":
+        fields = _form_fields()
+        slug = slugify(fields["title"])
+        try:
+            entry = entry_from_fields(slug, fields | {"status": "published"})
+            proposal = P.create(database(), services().sheet, current_user, slug,
+                                serialize_entry(entry), request.form.get("reason", ""), None, True)
+        except (EntryError, P.ProposalError) as exc:
+            error = str(exc)
+        else:
+            flash(f"Thank you. Proposal #{proposal.id} is waiting for a trainer.")
+            return redirect(url_for("curate.mine"))
+    return render_template("propose.html", fields=fields, error=error, entry=None,
+                           base_version="", reason=request.form.get("reason", ""))
+
+
+@bp.route("/e/<slug>/suggest", methods=["GET", "POST"])
+@role_required("agent")
+def suggest(slug: str):
+    current = _entry_or_404(slug)
+    fields, error = fields_of(current), None
+    base_version = current.version
+    if request.method == "POST":
+        fields = _form_fields()
+        base_version = request.form.get("base_version") or None
+        try:
+            entry = entry_from_fields(slug, fields, current)
+            proposal = P.create(database(), services().sheet, current_user, slug,
+                                serialize_entry(entry), request.form.get("reason", ""),
+                                base_version, False)
+        except (EntryError, P.ProposalError) as exc:
+            error = str(exc)
+        else:
+            flash(f"Thank you. Proposal #{proposal.id} is waiting for a trainer.")
+            return redirect(url_for("curate.mine"))
+    return render_template("propose.html", fields=fields, error=error, entry=current,
+                           base_version=base_version, reason=request.form.get("reason", ""))
+
+
+@bp.get("/proposals")
+@role_required("agent")
+def mine():
+    return render_template("proposals.html", proposals=P.by_author(database(), current_user.id),
+                           labels=P.LABELS)
+
+
+@bp.route("/proposals/<int:pid>/resubmit", methods=["GET", "POST"])
+@role_required("agent")
+def resubmit(pid: int):
+    proposal = P.get(database(), pid)
+    if proposal.author_id != current_user.id:
+        abort(403, description="Only the person who made a proposal can change it.")
+    try:
+        fields = fields_of(parse_entry(proposal.slug, proposal.text))
+    except EntryError:
+        fields = {k: "" for k in FIELD_NAMES}
+    error = None
+    if request.method == "POST":
+        fields = _form_fields()
+        try:
+            entry = entry_from_fields(proposal.slug, fields)
+            P.resubmit(database(), services().sheet, pid, current_user, serialize_entry(entry),
+                       request.form.get("reason", ""))
+        except (EntryError, P.ProposalError) as exc:
+            error = str(exc)
+        else:
+            flash(f"Proposal #{pid} is back in the review queue.")
+            return redirect(url_for("curate.mine"))
+    return render_template("propose.html", fields=fields, error=error, entry=None,
+                           base_version=proposal.base_version or "", reason=proposal.reason,
+                           resubmit=proposal)
+
+
+# -- review -----------------------------------------------------------------------
+
+
+@bp.get("/review")
+@role_required("trainer")
+def queue():
+    sheet = services().sheet
+    items = [(p, P.is_stale(sheet, p)) for p in P.queue(database())]
+    return render_template("review_queue.html", items=items)
+
+
+@bp.route("/review/<int:pid>", methods=["GET", "POST"])
+@role_required("trainer")
+def review(pid: int):
+    sheet = services().sheet
+    proposal = P.get(database(), pid)
+    path = entry_path(proposal.slug)
+    error = None
+    edited = proposal.text
+    if request.method == "POST":
+        action = request.form.get("action")
+        edited = request.form.get("text", proposal.text).replace("\r\n", "\n")
+        try:
+            if action == "approve":
+                P.approve(database(), sheet, pid, current_user, text=edited,
+                          over_version=request.form.get("over_version") or None)
+                flash(f"Approved #{pid}: it is live now.")
+                return redirect(url_for("curate.queue"))
+            if action == "reject":
+                P.reject(database(), pid, current_user, request.form.get("comment", ""))
+                flash(f"Rejected #{pid}.")
+                return redirect(url_for("curate.queue"))
+            if action == "send_back":
+                P.send_back(database(), pid, current_user, request.form.get("comment", ""))
+                flash(f"Sent #{pid} back to {proposal.author.name}.")
+                return redirect(url_for("curate.queue"))
+            error = "Choose approve, reject or send back."
+        except P.ProposalError as exc:
+            error = str(exc)
+    base_text = text_at(sheet, path, proposal.base_version)
+    current_version = sheet.store.version_of(path)
+    current_text = text_at(sheet, path, current_version)
+    stale = current_version != proposal.base_version
+    checks = []
+    try:
+        from kb.checks import check_entry  # the answer checks, where present
+
+        checks = check_entry(parse_entry(proposal.slug, edited))
+    except (ImportError, EntryError):
+        checks = []
+    preview = None
+    try:
+        preview = parse_entry(proposal.slug, edited)
+    except EntryError as exc:
+        error = error or f"The proposed file cannot be read: {exc}"
+    return render_template(
+        "review.html", proposal=proposal, labels=P.LABELS, error=error, text=edited,
+        preview=preview, stale=stale, current_version=current_version,
+        diff=side_by_side(current_text if not stale else base_text, proposal.text),
+        their_diff=side_by_side(base_text, current_text) if stale else None,
+        mine_vs_current=side_by_side(current_text, proposal.text) if stale else None,
+        checks=checks,
+    )
+
+
+# -- direct edits by trainers -----------------------------------------------------------
+
+
+@bp.route("/e/<slug>/edit", methods=["GET", "POST"])
+@role_required("trainer")
+def edit(slug: str):
+    current = _entry_or_404(slug)
+    fields, error = fields_of(current), None
+    base_version = current.version
+    if request.method == "POST":
+        fields = _form_fields()
+        base_version = request.form.get("base_version") or None
+        reason = request.form.get("reason", "")
+        try:
+            entry = entry_from_fields(slug, fields, current)
+            services().sheet.save_entry(entry, message=reason, author=person_of(current_user),
+                                        based_on=base_version)
+        except ConflictError as exc:
+            return _conflict(entry_path(slug), exc, serialize_entry(entry), reason)
+        except (EntryError, StoreError) as exc:
+            error = str(exc)
+        else:
+            flash("Saved. Agents see the new answer now.")
+            return redirect(url_for("pages.entry", slug=slug))
+    return render_template("edit.html", fields=fields, error=error, entry=current,
+                           base_version=base_version, reason=request.form.get("reason", ""))
+
+
+def _conflict(path: str, exc: ConflictError, mine: str, reason: str):
+    sheet = services().sheet
+    theirs = text_at(sheet, path, exc.current)
+    base = text_at(sheet, path, exc.based_on)
+    return render_template(
+        "conflict.html", path=path, label=_label(path), mine=mine, theirs=theirs,
+        current_version=exc.current, reason=reason,
+        back_url=url_for("curate.edit", slug=slug_of(path)) if is_entry_path(path)
+        else request.path,
+        their_changes=side_by_side(base, theirs), diff=side_by_side(theirs, mine),
+        history=sheet.store.history(path, limit=5),
+    ), 409
+
+
+@bp.post("/e/<slug>/status")
+@role_required("trainer")
+def set_status(slug: str):
+    current = _entry_or_404(slug)
+    status = request.form.get("status")
+    if status not in ("published", "retired"):
+        abort(400, description="Status must be published or retired.")
+    reason = request.form.get("reason", "").strip() or (
+        "Retire this entry" if status == "retired" else "Bring this entry back")
+    from dataclasses import replace
+
+    try:
+        services().sheet.save_entry(replace(current, status=status), message=reason,
+                                    author=person_of(current_user),
+                                    based_on=request.form.get("base_version") or current.version)
+    except ConflictError:
+        flash("The entry changed meanwhile; look at it again before retiring.", "error")
+    else:
+        flash("Retired: gone from search, kept in history." if status == "retired"
+              else "Back in the sheet.")
+    return redirect(url_for("curate.history", path=entry_path(slug)))
+
+
+@bp.route("/sheet/<name>", methods=["GET", "POST"])
+@role_required("trainer")
+def sheet_part(name: str):
+    if name not in SHEET_FILES:
+        abort(404, description=f"There is no part called {name}.")
+    path = SHEET_FILES[name]
+    sheet = services().sheet
+    found = sheet.store.read(path)
+    text = found.text if found else ""
+    base_version = found.version if found else ""
+    error = None
+    if request.method == "POST":
+        text = request.form.get("text", "").replace("\r\n", "\n")
+        base_version = request.form.get("base_version") or None
+        reason = request.form.get("reason", "")
+        try:
+            sheet.write({path: text.rstrip() + "\n"}, message=reason,
+                        author=person_of(current_user), expected={path: base_version})
+        except ConflictError as exc:
+            return _conflict(path, exc, text, reason)
+        except StoreError as exc:
+            error = str(exc)
+        else:
+            flash(f"Saved the {name.replace('_', ' ')}.")
+            return redirect(url_for("curate.sheet_part", name=name))
+    return render_template("sheet_part.html", name=name, path=path, text=text,
+                           base_version=base_version, error=error, parts=SHEET_FILES)
+
+
+# -- history ------------------------------------------------------------------------
+
+
+@bp.get("/history/<path:path>")
+@role_required("agent")
+def history(path: str):
+    path = _known_path(path)
+    store = services().store
+    revisions = store.history(path)
+    current = store.version_of(path)
+    return render_template("history.html", path=path, label=_label(path), revisions=revisions,
+                           current=current, slug=slug_of(path) if is_entry_path(path) else None)
+
+
+@bp.get("/history/<path:path>/diff")
+@role_required("agent")
+def diff(path: str):
+    path = _known_path(path)
+    sheet = services().sheet
+    a, b = request.args.get("a", ""), request.args.get("b", "")
+    try:
+        old, new = text_at(sheet, path, a), text_at(sheet, path, b)
+    except StoreError as exc:
+        abort(404, description=str(exc))
+    return render_template("diff.html", path=path, label=_label(path), a=a, b=b,
+                           rows=side_by_side(old, new))
+
+
+@bp.get("/history/<path:path>/at/<version>")
+@role_required("agent")
+def version(path: str, version: str):
+    path = _known_path(path)
+    try:
+        text = text_at(services().sheet, path, version)
+    except StoreError as exc:
+        abort(404, description=str(exc))
+    return render_template("version.html", path=path, label=_label(path), version=version,
+                           text=text)
+
+
+@bp.post("/history/<path:path>/restore")
+@role_required("trainer")
+def restore_version(path: str):
+    path = _known_path(path)
+    version = request.form.get("version", "")
+    try:
+        restore(services().sheet, path, version, request.form.get("reason", "")
+                or f"Restore the version {version[:7]}", person_of(current_user))
+    except ConflictError:
+        flash("It changed while you were looking; check the history again.", "error")
+    except StoreError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Restored the version {version[:7]} as a new version.")
+    return redirect(url_for("curate.history", path=path))
+
+
+@bp.get("/changes")
+@role_required("agent")
+def changes():
+    store = services().store
+    rows = []
+    for rev in store.history(limit=100):
+        parent = None
+        commit = store.repo[rev.commit.encode()]
+        if commit.parents:
+            parent = commit.parents[0].decode()
+        rows.append((rev, store.changes_between(parent, rev.commit)))
+    return render_template("changes.html", rows=rows, is_entry_path=is_entry_path,
+                           slug_of=slug_of)
