@@ -40,9 +40,14 @@ def main(ctx: click.Context, data_dir: str | None, index_dir: str | None) -> Non
 def init(ctx: click.Context) -> None:
     """Create the content repository and the search index if they are missing."""
     from kb.app import open_services
+    from kb.db import Database
+    from kb.users import ensure_first_admin
 
     settings = _settings(ctx)
     svc = open_services(settings, _bar("Indexing"))
+    password = ensure_first_admin(Database(settings["DATABASE_URL"]))
+    if password:
+        click.echo(f"Created the first user: admin / {password}  (one-time password)")
     click.echo(f"Content: {settings['DATA_DIR']} at {svc.store.head()[:7]}")
     click.echo(f"Index:   {settings['INDEX_DIR']} ({svc.index.doc_count()} entries)")
     for problem in svc.index.problem_list():
@@ -128,6 +133,107 @@ def export_cmd(ctx: click.Context, file: Path) -> None:
     svc = open_services(_settings(ctx))
     count = export_sheet(svc.sheet, file)
     click.echo(f"Wrote {count} entries to {file}.")
+
+
+def _db(ctx: click.Context):
+    from kb.db import Database
+
+    return Database(_settings(ctx)["DATABASE_URL"])
+
+
+@main.group()
+def user() -> None:
+    """Manage people: create, list, set-role, reset-password, disable."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["agent", "trainer", "admin"]), default="agent",
+              show_default=True)
+@click.option("--name", "display_name", default="", help="Display name used in emails.")
+@click.option("--email", default="")
+@click.pass_context
+def user_create(ctx, username: str, role: str, display_name: str, email: str) -> None:
+    from kb.users import UserError, create_user, new_password
+
+    password = new_password()
+    try:
+        create_user(_db(ctx), username, password, role=role, display_name=display_name,
+                    email=email, must_change=True)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {username} ({role}). One-time password: {password}")
+
+
+@user.command("list")
+@click.pass_context
+def user_list(ctx) -> None:
+    from kb.users import list_users
+
+    for u in list_users(_db(ctx)):
+        state = "active" if u.active else "disabled"
+        click.echo(f"{u.username:20} {u.role:8} {state:9} {u.display_name}")
+
+
+@user.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["agent", "trainer", "admin"]))
+@click.pass_context
+def user_set_role(ctx, username: str, role: str) -> None:
+    from kb.users import UserError, update_user
+
+    try:
+        update_user(_db(ctx), username, role=role)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{username} is now {role}.")
+
+
+@user.command("reset-password")
+@click.argument("username")
+@click.pass_context
+def user_reset(ctx, username: str) -> None:
+    from kb.users import UserError, new_password, update_user
+
+    password = new_password()
+    try:
+        update_user(_db(ctx), username, password=password, must_change_password=True)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"New one-time password for {username}: {password}")
+
+
+@user.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Allow the user to sign in again.")
+@click.pass_context
+def user_disable(ctx, username: str, enable: bool) -> None:
+    from kb.users import UserError, update_user
+
+    try:
+        update_user(_db(ctx), username, active=enable)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{username} {'can sign in again' if enable else 'can no longer sign in'}.")
+
+
+@main.group()
+def token() -> None:
+    """Personal API tokens."""
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--label", default="", help="What the token is for.")
+@click.pass_context
+def token_create(ctx, username: str, label: str) -> None:
+    from kb.users import UserError, create_token
+
+    try:
+        value = create_token(_db(ctx), username, label)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(value)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dulwich.diff_tree import tree_changes
+from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
@@ -325,6 +326,23 @@ class ContentStore:
             self.repo.object_store.add_object(tree)
         return tree.id
 
+    def _move_branch(self, old: bytes | None, new: bytes) -> bool:
+        if old is None:
+            return self.repo.refs.add_if_new(self.branch, new)
+        return self.repo.refs.set_if_equals(self.branch, old, new)
+
+    def _clear_stale_ref_lock(self, min_age: float = 2.0) -> None:
+        lock = Path(self.repo.controldir()) / (self.branch.decode() + ".lock")
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age < min_age:  # maybe a `git push` from outside at this very moment
+            time.sleep(min_age - age)
+            if not lock.exists():
+                return
+        lock.unlink(missing_ok=True)
+
     def _commit(
         self, tree_id: bytes, parent: str | None, message: str, author: Person, committer: Person
     ) -> str:
@@ -342,10 +360,13 @@ class ContentStore:
         commit.message = text.encode("utf-8")
         self.repo.object_store.add_object(commit)
         old = parent.encode() if parent else None
-        if old is None:
-            ok = self.repo.refs.add_if_new(self.branch, commit.id)
-        else:
-            ok = self.repo.refs.set_if_equals(self.branch, old, commit.id)
+        try:
+            ok = self._move_branch(old, commit.id)
+        except FileLocked:
+            # A writer killed mid-update leaves the ref's .lock file behind. We hold
+            # the write lock, so no writer of ours is using it: clear it and go on.
+            self._clear_stale_ref_lock()
+            ok = self._move_branch(old, commit.id)
         if not ok:
             # Someone wrote without our lock (a `git push`, say): nothing is lost,
             # the caller can retry on top of the new version.

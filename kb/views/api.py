@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from dataclasses import replace
 
+from flask import Blueprint, abort, jsonify, request
+from flask_login import current_user
+
+from kb import proposals as P
 from kb.app import services
-from kb.auth import role_required
+from kb.auth import database, role_required
 from kb.compose import compose, phone_script
-from kb.entry import EntryError
+from kb.entry import (
+    SLUG_RE,
+    EntryError,
+    entry_from_fields,
+    fields_of,
+    parse_entry,
+    serialize_entry,
+    slugify,
+)
+from kb.history import restore, text_at, unified
 from kb.render import to_html
-from kb.store import StoreError
+from kb.store import ConflictError, StoreError, entry_path
+from kb.users import person_of
 
 bp = Blueprint("api", __name__)
+
+
+@bp.before_request
+def json_only_writes():
+    """The API is exempt from form CSRF tokens, so every write must be JSON:
+    a cross-site form cannot send application/json without a CORS preflight."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not request.is_json:
+        return _error(415, "Send JSON (Content-Type: application/json).")
 
 
 def _error(status: int, message: str):
@@ -67,9 +89,6 @@ def entry(slug: str):
 @bp.post("/compose/<slug>")
 @role_required("agent")
 def compose_entry(slug: str):
-    if not request.is_json:
-        return _error(415, "Send the placeholder values as JSON "
-                           "(Content-Type: application/json), e.g. {\"customer_name\": \"Ana\"}.")
     values = request.get_json(silent=True)
     if values is None:
         return _error(400, "The body is not valid JSON.")
@@ -86,3 +105,174 @@ def compose_entry(slug: str):
                                       svc.defaults())
     data["phone_opening_html"], data["phone_html"] = str(opening), str(points)
     return jsonify(data)
+
+
+# -- changing the sheet -------------------------------------------------------------
+
+
+def _json_body() -> dict:
+    if not request.is_json:
+        abort(415, description="Send JSON (Content-Type: application/json).")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="Send a JSON object.")
+    return body
+
+
+def _entry_text(slug: str, body: dict, base=None) -> str:
+    """The entry file from either `markdown` (the whole file) or entry fields."""
+    if isinstance(body.get("markdown"), str):
+        text = body["markdown"]
+        try:
+            parse_entry(slug, text)
+        except EntryError as exc:
+            abort(422, description=f"The entry cannot be saved: {exc}.")
+        return text
+    fields = {}
+    for key in ("title", "category", "status", "owner", "last_reviewed", "answer", "phone"):
+        if body.get(key) is not None:
+            fields[key] = str(body[key])
+        elif base is not None:
+            fields[key] = fields_of(base)[key]
+    for key in ("phrasings", "tags"):
+        value = body.get(key)
+        if isinstance(value, list):
+            fields[key] = ("\n" if key == "phrasings" else ",").join(str(v) for v in value)
+        elif base is not None:
+            fields[key] = fields_of(base)[key]
+    if body.get("review_every_days") is not None:
+        fields["review_every_days"] = str(body["review_every_days"])
+    try:
+        return serialize_entry(entry_from_fields(slug, fields, base))
+    except EntryError as exc:
+        abort(422, description=f"The entry cannot be saved: {exc}.")
+
+
+def _current(slug: str):
+    try:
+        return services().sheet.entry(slug)
+    except EntryError:
+        return None
+
+
+@bp.post("/proposals")
+@role_required("agent")
+def create_proposal():
+    body = _json_body()
+    slug = body.get("slug") or slugify(str(body.get("title", "")))
+    if not SLUG_RE.match(slug):
+        abort(400, description="Give a 'title' (or a 'slug' of lowercase letters, digits, -).")
+    base = _current(slug)
+    is_new = services().store.version_of(entry_path(slug)) is None
+    text = _entry_text(slug, body, base)
+    try:
+        proposal = P.create(database(), services().sheet, current_user, slug, text,
+                            str(body.get("reason", "")),
+                            body.get("base_version", base.version if base else None), is_new)
+    except P.ProposalError as exc:
+        abort(422, description=str(exc))
+    return jsonify(id=proposal.id, slug=slug, status=proposal.status, is_new=is_new), 201
+
+
+@bp.get("/proposals")
+@role_required("agent")
+def my_proposals():
+    rows = P.by_author(database(), current_user.id)
+    return jsonify(proposals=[{
+        "id": p.id, "slug": p.slug, "status": p.status, "reason": p.reason,
+        "review_comment": p.review_comment, "commit": p.commit} for p in rows])
+
+
+@bp.put("/entries/<slug>")
+@role_required("trainer")
+def put_entry(slug: str):
+    body = _json_body()
+    if not SLUG_RE.match(slug):
+        abort(400, description="A slug is lowercase letters, digits and dashes.")
+    if "base_version" not in body:
+        abort(400, description="Send 'base_version': the version your edit started from "
+                               "(null for a new entry).")
+    base = _current(slug)
+    text = _entry_text(slug, body, base)
+    path = entry_path(slug)
+    try:
+        commit = services().sheet.write(
+            {path: text}, message=str(body.get("reason", "")),
+            author=person_of(current_user), expected={path: body["base_version"]})
+    except ConflictError as exc:
+        current = services().store.read(path)
+        return jsonify(
+            error="Conflict", message=str(exc),
+            current={"version": exc.current, "markdown": current.text if current else None},
+            yours={"base_version": exc.based_on, "markdown": text},
+        ), 409
+    except StoreError as exc:
+        abort(400, description=str(exc))
+    return jsonify(slug=slug, commit=commit, version=services().store.version_of(path))
+
+
+@bp.post("/entries/<slug>/retire")
+@role_required("trainer")
+def retire(slug: str):
+    return _set_status(slug, "retired")
+
+
+@bp.post("/entries/<slug>/unretire")
+@role_required("trainer")
+def unretire(slug: str):
+    return _set_status(slug, "published")
+
+
+def _set_status(slug: str, status: str):
+    body = _json_body()
+    found = _current(slug)
+    if found is None:
+        abort(404, description=f"There is no entry called '{slug}'.")
+    reason = str(body.get("reason") or ("Retire this entry" if status == "retired"
+                                        else "Bring this entry back"))
+    commit = services().sheet.save_entry(
+        replace(found, status=status), message=reason, author=person_of(current_user),
+        based_on=found.version)
+    return jsonify(slug=slug, status=status, commit=commit)
+
+
+@bp.post("/entries/<slug>/restore")
+@role_required("trainer")
+def restore_entry(slug: str):
+    body = _json_body()
+    version = str(body.get("version", ""))
+    path = entry_path(slug)
+    try:
+        commit = restore(services().sheet, path, version,
+                         str(body.get("reason") or f"Restore the version {version[:7]}"),
+                         person_of(current_user))
+    except StoreError as exc:
+        abort(404 if "no version" in str(exc) else 409, description=str(exc))
+    return jsonify(slug=slug, commit=commit, version=services().store.version_of(path))
+
+
+@bp.get("/entries/<slug>/history")
+@role_required("agent")
+def entry_history(slug: str):
+    path = entry_path(slug)
+    revisions = services().store.history(path)
+    if not revisions:
+        abort(404, description=f"There is no entry called '{slug}'.")
+    return jsonify(slug=slug, versions=[{
+        "commit": r.commit, "version": r.version, "time": r.time, "message": r.message,
+        "author": r.author.name, "author_email": r.author.email,
+        "committer": r.committer.name} for r in revisions])
+
+
+@bp.get("/entries/<slug>/diff")
+@role_required("agent")
+def entry_diff(slug: str):
+    path = entry_path(slug)
+    a, b = request.args.get("from", ""), request.args.get("to", "")
+    if not b:
+        b = services().store.version_of(path) or ""
+    try:
+        old, new = text_at(services().sheet, path, a), text_at(services().sheet, path, b)
+    except StoreError as exc:
+        abort(404, description=str(exc))
+    return jsonify(slug=slug, **{"from": a, "to": b}, diff=unified(old, new, a[:7], b[:7]))
