@@ -111,6 +111,43 @@ class LoginAttempt(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
+class SearchLog(Base):
+    """One search as the agent typed it (keystrokes of one query are merged)."""
+
+    __tablename__ = "searches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    query: Mapped[str] = mapped_column(String(200))
+    words: Mapped[str] = mapped_column(String(200), index=True)  # stemmed, sorted: groups wording
+    result_count: Mapped[int] = mapped_column(Integer, default=0)
+    opened_slug: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    copied: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Event(Base):
+    """An entry viewed or its email copied, with the version it had then."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(10), index=True)  # "view" | "copy"
+    slug: Mapped[str] = mapped_column(String(80), index=True)
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    search_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Favourite(Base):
+    __tablename__ = "favourites"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Database:
     def __init__(self, url: str):
         kwargs = {}

@@ -87,6 +87,9 @@ def text_at(sheet: Sheet, path: str, version: str | None) -> str:
 
 def restore(sheet: Sheet, path: str, version: str, reason: str, who: Person) -> str | None:
     """Make an earlier version current again, as a new commit."""
+    if not version:  # text_at gives '' for no version: that would empty the file
+        raise StoreError(f"There is no version given to restore: pick one from the history "
+                         f"of {path}.")
     old = text_at(sheet, path, version)
     current = sheet.store.version_of(path)
     message = reason.strip() or f"Restore the version {version[:7]}"

@@ -94,6 +94,7 @@ class Results:
     total: int
     did_you_mean: str | None = None
     corrections: dict[str, str] = field(default_factory=dict)
+    words: list[str] = field(default_factory=list)  # the query's stems, for grouping logs
 
     def to_dict(self) -> dict:
         return {
@@ -295,11 +296,12 @@ class SearchIndex:
             if not words and (tag or category):
                 query = Q.Every()
             else:
-                return Results(text, [], 0, did_you_mean, corrections)
+                return Results(text, [], 0, did_you_mean, corrections,
+                               stems(" ".join(corrected)))
         hits = searcher.search(query, limit=limit, filter=Q.And(filters))
         out = [self._hit(h, query_stems) for h in hits]
         return Results(text, out, hits.scored_length() if not hits.is_empty() else 0,
-                       did_you_mean, corrections)
+                       did_you_mean, corrections, stems(" ".join(corrected)))
 
     def _known(self, searcher, word: str) -> bool:
         return searcher.reader().doc_frequency("spell", word) > 0

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user
 
 from kb import proposals as P
+from kb import usage
 from kb.app import services
 from kb.auth import database, role_required
 from kb.compose import compose, phone_script
@@ -68,12 +69,41 @@ def load_entry(slug: str):
 @role_required("agent")
 def search():
     limit = _int_arg("limit", 10, 1, 50)
+    query = request.args.get("q", "")
     results = services().index.search(
-        request.args.get("q", ""), limit=limit, tag=request.args.get("tag") or None,
+        query, limit=limit, tag=request.args.get("tag") or None,
         category=request.args.get("category") or None,
         typing=request.args.get("typing") == "1",
     )
-    return jsonify(results.to_dict())
+    data = results.to_dict()
+    data["search_id"] = usage.log_search(database(), current_user.id, query, results.words,
+                                         results.total)
+    return jsonify(data)
+
+
+@bp.post("/events")
+@role_required("agent")
+def event():
+    """The browser reports a copy (views are logged by the entry page itself)."""
+    body = _json_body()
+    slug = str(body.get("slug", ""))
+    if body.get("kind") != "copy" or not SLUG_RE.match(slug):
+        abort(400, description="Send {kind: 'copy', slug, version, search_id}.")
+    search_id = body.get("search_id")
+    usage.log_event(database(), current_user.id, "copy", slug,
+                    str(body.get("version") or "") or None,
+                    int(search_id) if str(search_id or "").isdigit() else None)
+    return jsonify(ok=True), 201
+
+
+@bp.post("/favourites/<slug>")
+@role_required("agent")
+def favourite(slug: str):
+    body = _json_body()
+    load_entry(slug)
+    on = bool(body.get("on", True))
+    usage.set_favourite(database(), current_user.id, slug, on)
+    return jsonify(slug=slug, favourite=on)
 
 
 @bp.get("/entries/<slug>")

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Response, render_template, request, url_for
+from flask_login import current_user
 
+from kb import usage
 from kb.app import services
-from kb.auth import role_required
+from kb.auth import database, role_required
 from kb.compose import compose, phone_script, placeholders_in
+from kb.entry import EntryError
+from kb.history import side_by_side
 from kb.render import to_html
 from kb.views.api import load_entry
 
@@ -19,7 +23,21 @@ AGENT_FIELD = "agent_name"
 
 def _values() -> dict[str, str]:
     """Placeholder values from the query string (the compose form submits by GET)."""
-    return {k: v for k, v in request.args.items() if v and k not in ("q", "slug", "to")}
+    return {k: v for k, v in request.args.items()
+            if v and k not in ("q", "slug", "to", "sid", "view")}
+
+
+def _titles(slugs: list[str]) -> list[dict]:
+    """Slug and title of each entry that still exists and is published."""
+    rows = []
+    for slug in slugs:
+        try:
+            found = services().sheet.entry(slug)
+        except EntryError:
+            continue
+        if found is not None and found.published:
+            rows.append({"slug": slug, "title": found.title})
+    return rows
 
 
 @bp.get("/")
@@ -29,13 +47,18 @@ def search():
     query = request.args.get("q", "")
     tag = request.args.get("tag") or None
     category = request.args.get("category") or None
-    results = None
+    results, search_id = None, None
     if query.strip() or tag or category:
         results = svc.index.search(query, limit=20, tag=tag, category=category)
+        search_id = usage.log_search(database(), current_user.id, query, results.words,
+                                     results.total)
+    db = database()
     return render_template(
         "search.html", query=query, results=results, tag=tag, category=category,
         facets=svc.index.facets(), browse=None if results else svc.index.browse(),
-        problems=svc.index.problem_list(),
+        problems=svc.index.problem_list(), search_id=search_id,
+        recent=_titles(usage.recent(db, current_user.id)),
+        favourites=_titles(usage.favourites(db, current_user.id)),
     )
 
 
@@ -74,12 +97,34 @@ def entry(slug: str):
     if found.last_reviewed and found.review_every_days:
         due = found.last_reviewed + dt.timedelta(days=found.review_every_days)
         overdue = due if due < dt.date.today() else None
+    db = database()
+    sid = request.args.get("sid", "")
+    usage.log_event(db, current_user.id, "view", slug, found.version,
+                    int(sid) if sid.isdigit() else None)
     return render_template(
         "entry.html", entry=found, answer_html=to_html(found.answer), email=email,
         opening=opening, points=points, fields=_form_fields(found, svc), overdue=overdue,
-        query=request.args.get("q", ""),
+        query=request.args.get("q", ""), search_id=sid if sid.isdigit() else "",
+        changed=_changed_since_copied(found),
+        favourite=slug in usage.favourites(db, current_user.id),
         eml_url=url_for("pages.eml", slug=found.slug, **values),
     )
+
+
+def _changed_since_copied(entry):
+    """What changed in the answer since this agent last copied it, or None."""
+    copied = usage.last_copied_version(database(), current_user.id, entry.slug)
+    if not copied or copied == entry.version:
+        return None
+    try:
+        old = services().sheet.entry_at_version(entry.slug, copied)
+        before = old.answer + "\nOn the phone:\n" + old.phone
+    except (EntryError, KeyError, ValueError):
+        before = ""
+    after = entry.answer + "\nOn the phone:\n" + entry.phone
+    if before == after:
+        return None
+    return side_by_side(before, after)
 
 
 @bp.get("/e/<slug>/email.eml")

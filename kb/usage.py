@@ -1,0 +1,151 @@
+"""What agents search for, open and copy: the raw material for recently used,
+favourites, "changed since you last copied it", gaps and usage reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select
+
+from kb.db import Database, Event, Favourite, SearchLog, utcnow
+
+MERGE_WINDOW = dt.timedelta(seconds=20)  # keystrokes of one query land in one row
+
+
+def log_search(db: Database, user_id: int | None, query: str, words: list[str],
+               result_count: int) -> int | None:
+    """Record a search; a query that extends or trims the user's last one within a
+    few seconds replaces it, so typing "box sma" → "box smashed" counts once."""
+    query = " ".join(query.split())[:200]
+    if not query:
+        return None
+    key = " ".join(sorted(set(words)))[:200]
+    now = utcnow()
+    with db.session() as s:
+        last = s.scalar(select(SearchLog).where(SearchLog.user_id == user_id)
+                        .order_by(SearchLog.id.desc()).limit(1))
+        same_typing = (
+            last is not None and now - last.at < MERGE_WINDOW and last.opened_slug is None
+            and (query.startswith(last.query) or last.query.startswith(query))
+        )
+        if same_typing:
+            last.query, last.words, last.result_count, last.at = query, key, result_count, now
+            row = last
+        else:
+            row = SearchLog(user_id=user_id, query=query, words=key, result_count=result_count,
+                            at=now)
+            s.add(row)
+        s.commit()
+        return row.id
+
+
+def log_event(db: Database, user_id: int | None, kind: str, slug: str, version: str | None,
+              search_id: int | None = None) -> None:
+    with db.session() as s:
+        s.add(Event(user_id=user_id, kind=kind, slug=slug, version=version,
+                    search_id=search_id))
+        if search_id:
+            search = s.get(SearchLog, search_id)
+            if search is not None and search.user_id == user_id:
+                search.opened_slug = search.opened_slug or slug
+                if kind == "copy":
+                    search.copied = True
+        s.commit()
+
+
+def recent(db: Database, user_id: int, limit: int = 8) -> list[str]:
+    """The entries this user opened or copied lately, newest first."""
+    with db.session() as s:
+        rows = s.execute(select(Event.slug, func.max(Event.id).label("last"))
+                         .where(Event.user_id == user_id).group_by(Event.slug)
+                         .order_by(func.max(Event.id).desc()).limit(limit)).all()
+    return [r.slug for r in rows]
+
+
+def favourites(db: Database, user_id: int) -> list[str]:
+    with db.session() as s:
+        return list(s.scalars(select(Favourite.slug).where(Favourite.user_id == user_id)
+                              .order_by(Favourite.at)))
+
+
+def set_favourite(db: Database, user_id: int, slug: str, on: bool) -> None:
+    with db.session() as s:
+        s.execute(delete(Favourite).where(Favourite.user_id == user_id, Favourite.slug == slug))
+        if on:
+            s.add(Favourite(user_id=user_id, slug=slug))
+        s.commit()
+
+
+def last_copied_version(db: Database, user_id: int, slug: str) -> str | None:
+    with db.session() as s:
+        return s.scalar(select(Event.version).where(
+            Event.user_id == user_id, Event.slug == slug, Event.kind == "copy")
+            .order_by(Event.id.desc()).limit(1))
+
+
+@dataclass
+class Gap:
+    words: str
+    count: int
+    queries: list[str] = field(default_factory=list)
+    zero_results: int = 0
+    last: dt.datetime | None = None
+
+
+def gaps(db: Database, days: int = 90, limit: int = 100) -> list[Gap]:
+    """Searches that found nothing or led nowhere (nothing opened), grouped by
+    their stemmed words, most frequent first."""
+    since = utcnow() - dt.timedelta(days=days)
+    groups: dict[str, Gap] = {}
+    with db.session() as s:
+        rows = s.scalars(select(SearchLog).where(
+            SearchLog.at >= since, SearchLog.opened_slug.is_(None)))
+        for row in rows:
+            gap = groups.setdefault(row.words or row.query.lower(), Gap(row.words, 0))
+            gap.count += 1
+            gap.zero_results += row.result_count == 0
+            if row.query not in gap.queries:
+                gap.queries.append(row.query)
+            gap.last = max(gap.last or row.at, row.at)
+    ranked = sorted(groups.values(), key=lambda g: (-g.count, -g.zero_results, g.words))
+    return ranked[:limit]
+
+
+@dataclass
+class EntryUsage:
+    slug: str
+    views: int = 0
+    copies: int = 0
+    last_used: dt.datetime | None = None
+    by_version: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def usage(db: Database, days: int | None = None) -> dict[str, EntryUsage]:
+    """Views and copies per entry and per version."""
+    out: dict[str, EntryUsage] = {}
+    query = select(Event.slug, Event.kind, Event.version, func.count(), func.max(Event.at))
+    if days:
+        query = query.where(Event.at >= utcnow() - dt.timedelta(days=days))
+    query = query.group_by(Event.slug, Event.kind, Event.version)
+    with db.session() as s:
+        for slug, kind, version, count, last in s.execute(query):
+            row = out.setdefault(slug, EntryUsage(slug))
+            if kind == "view":
+                row.views += count
+            elif kind == "copy":
+                row.copies += count
+            per = row.by_version.setdefault(version or "", Counter())
+            per[kind] += count
+            row.last_used = max(row.last_used or last, last)
+    return out
+
+
+def search_counts(db: Database) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    with db.session() as s:
+        for zero, count in s.execute(select(SearchLog.result_count == 0, func.count())
+                                     .group_by(SearchLog.result_count == 0)):
+            totals["no results" if zero else "with results"] += count
+    return dict(totals)
