@@ -37,11 +37,12 @@ function initSearch() {
 
   function render(data, q) {
     list.replaceChildren();
+    const sid = data.search_id ? "&sid=" + data.search_id : "";
     for (const hit of data.results) {
       const li = document.createElement("li");
       li.className = "result";
       const a = document.createElement("a");
-      a.href = entryUrl.replace("SLUG", encodeURIComponent(hit.slug)) + (q ? "?q=" + encodeURIComponent(q) : "");
+      a.href = entryUrl.replace("SLUG", encodeURIComponent(hit.slug)) + "?q=" + encodeURIComponent(q) + sid;
       const title = document.createElement("span");
       title.className = "title";
       title.textContent = hit.title;
@@ -185,6 +186,12 @@ function initCompose() {
         await navigator.clipboard.writeText(state.text);
       }
       status.textContent = "Copied. Paste it into your reply.";
+      fetch("/api/events", {
+        method: "POST",
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
+        body: JSON.stringify({kind: "copy", slug: article.dataset.slug,
+                              version: article.dataset.version, search_id: article.dataset.sid}),
+      });
     } catch (err) {
       plain.classList.remove("visually-hidden");
       plain.select();
@@ -193,6 +200,93 @@ function initCompose() {
   }
   copyButton.addEventListener("click", copy);
   if (Object.keys(values()).length) update();
+
+  const callToggle = document.getElementById("call-toggle");
+  function setCallMode(on) {
+    document.body.classList.toggle("call-mode", on);
+    callToggle.setAttribute("aria-pressed", String(on));
+    localStorage.setItem("kb.callMode", on ? "1" : "");
+  }
+  callToggle.addEventListener("click", () => setCallMode(!document.body.classList.contains("call-mode")));
+  setCallMode(localStorage.getItem("kb.callMode") === "1");
+
+  const star = document.getElementById("favourite");
+  async function toggleFavourite() {
+    const on = star.getAttribute("aria-pressed") !== "true";
+    const response = await fetch(article.dataset.favouriteUrl, {
+      method: "POST",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
+      body: JSON.stringify({on: on}),
+    });
+    if (!response.ok) return;
+    star.setAttribute("aria-pressed", String(on));
+    star.textContent = on ? "★" : "☆";
+    status.textContent = on ? "Added to your favourites." : "Removed from your favourites.";
+  }
+  star.addEventListener("click", toggleFavourite);
+
+  // Single-key shortcuts work when the agent is not typing in a field.
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || overlayOpen()) return;
+    const typing = isTyping(event.target);
+    if (event.key === "Escape") {
+      event.preventDefault();
+      window.location.href = article.dataset.back;
+      return;
+    }
+    if (typing) return;
+    if (event.key === "c") { event.preventDefault(); copy(); }
+    else if (event.key === "p") { event.preventDefault(); callToggle.click(); }
+    else if (event.key === "f") { event.preventDefault(); toggleFavourite(); }
+    else if (event.key === "Tab" && !event.shiftKey &&
+             (document.activeElement === document.body || document.activeElement === null)) {
+      const first = form.querySelector("input[name]");
+      if (first) { event.preventDefault(); first.focus(); }
+    }
+  });
 }
 
-document.addEventListener("DOMContentLoaded", () => { initSearch(); initCompose(); });
+// ---- everywhere: "/" to search, "?" for the shortcut list ----------------------------
+
+function isTyping(el) {
+  return el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" ||
+                el.isContentEditable);
+}
+
+function overlayOpen() {
+  const box = document.getElementById("shortcuts");
+  return box && !box.hidden;
+}
+
+function initShortcuts() {
+  const box = document.getElementById("shortcuts");
+  if (!box) return;
+  let before = null;
+  function show(on) {
+    box.hidden = !on;
+    if (on) { before = document.activeElement; document.getElementById("shortcuts-close").focus(); }
+    else if (before && before.focus) before.focus();
+  }
+  document.getElementById("shortcuts-close").addEventListener("click", () => show(false));
+  box.addEventListener("click", (event) => { if (event.target === box) show(false); });
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (overlayOpen()) {
+      if (event.key === "Escape" || event.key === "?") { event.preventDefault(); show(false); }
+      return;
+    }
+    if (isTyping(event.target)) return;
+    if (event.key === "?") { event.preventDefault(); show(true); }
+    else if (event.key === "/") {
+      const q = document.getElementById("q");
+      event.preventDefault();
+      if (q) { q.focus(); q.select(); }
+      else if (document.body.dataset.searchUrl) {
+        const back = document.getElementById("entry");
+        window.location.href = back ? back.dataset.back : document.body.dataset.searchUrl;
+      }
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => { initShortcuts(); initSearch(); initCompose(); });

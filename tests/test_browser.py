@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +18,7 @@ if not shutil.which(CHROMIUM):  # pragma: no cover - scripts/test.sh installs it
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from tests.conftest import PASSWORD  # noqa: E402
+from tests.conftest import PASSWORD, TARA  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -131,3 +133,207 @@ def test_agent_name_comes_from_the_profile(page):
     expect(page.locator("input[name=agent_name]")).to_have_value("Priya")
     expect(page.locator("#opening")).to_contain_text("this is Priya")
     expect(page.locator("#preview")).to_contain_text("Priya")
+
+
+# -- keyboard first -------------------------------------------------------------------
+
+def test_keyboard_only_from_search_to_clipboard(page):
+    page.goto("/e/refund-status")
+    page.keyboard.press("/")  # from an entry page: back to search, box focused
+    page.wait_for_url("**/?q=*")
+    expect(page.locator("#q")).to_be_focused()
+    page.keyboard.type("still waiting for my money")
+    expect(page.locator("#results li a.selected")).to_contain_text("Refund status")
+    page.keyboard.press("Enter")
+    expect(page.locator("#entry h1")).to_have_text("Refund status")
+    page.keyboard.press("Tab")  # first Tab lands in the first placeholder field
+    expect(page.locator("input[name=customer_name]")).to_be_focused()
+    page.keyboard.type("Ana")
+    page.keyboard.press("Tab")
+    page.keyboard.type("$40")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Monday")
+    expect(page.locator("#missing")).to_be_hidden()
+    page.locator("input[name=date]").evaluate("el => el.blur()")
+    page.keyboard.press("c")
+    expect(page.locator("#copy-status")).to_contain_text("Copied")
+    text = clipboard(page)["text/plain"]
+    assert text.startswith("Hello Ana,")
+    assert "Your refund of $40 was sent on Monday." in text
+    assert "Alice Example" in text  # the signed-in agent's own name
+
+
+def test_escape_goes_back_to_search_with_the_query_kept(page):
+    page.goto("/")
+    page.locator("#q").press_sequentially("box smashed", delay=10)
+    expect(page.locator("#results li a.selected")).to_contain_text("Item arrived damaged")
+    page.keyboard.press("Enter")
+    expect(page.locator("#entry h1")).to_have_text("Item arrived damaged")
+    page.keyboard.press("Escape")
+    page.wait_for_url("**/?q=box+smashed")
+    expect(page.locator("#q")).to_have_value("box smashed")
+    expect(page.locator("#q")).to_be_focused()
+
+
+def test_stale_search_answers_are_dropped(page):
+    page.goto("/")
+    # type fast: every keystroke may fire a request; only the last query's results may show
+    page.locator("#q").press_sequentially("refund", delay=0)
+    page.locator("#q").fill("")
+    page.locator("#q").press_sequentially("smashed", delay=0)
+    expect(page.locator("#results li")).to_have_count(1)
+    expect(page.locator("#results li a").first).to_contain_text("Item arrived damaged")
+
+
+def test_shortcut_overlay(page):
+    page.goto("/")
+    page.locator("body").click()
+    page.keyboard.press("?")
+    overlay = page.locator("#shortcuts")
+    expect(overlay).to_be_visible()
+    expect(overlay).to_contain_text("Copy the finished email")
+    page.keyboard.press("Escape")
+    expect(overlay).to_be_hidden()
+
+
+def test_mid_call_view_shows_phone_points_large_with_the_agents_name(page):
+    page.goto("/e/item-arrived-damaged")
+    normal = page.locator("#points").evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
+    page.keyboard.press("p")
+    expect(page.locator("body")).to_have_class("call-mode")
+    large = page.locator("#points").evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
+    assert large >= normal * 1.3
+    expect(page.locator("#opening")).to_contain_text("this is Alice Example")
+    expect(page.locator("#preview")).to_be_visible()  # the email stays beside it
+    page.reload()  # the agent's choice is kept
+    expect(page.locator("body")).to_have_class("call-mode")
+    page.keyboard.press("p")
+    expect(page.locator("body")).not_to_have_class("call-mode")
+
+
+def test_favourites_and_recently_used_on_the_empty_search(page):
+    page.goto("/e/wrong-colour")
+    page.keyboard.press("f")
+    expect(page.locator("#favourite")).to_have_attribute("aria-pressed", "true")
+    page.goto("/e/refund-status")
+    page.goto("/")
+    expect(page.locator("#favourites")).to_contain_text("Colour differs from the website")
+    recent = page.locator("#recent li")
+    expect(recent.first).to_contain_text("Refund status")
+    expect(page.locator("#recent")).to_contain_text("Colour differs")
+
+
+def test_changed_since_you_last_copied_it(page, app):
+    page.goto("/e/wrong-colour")
+    page.click("#copy")
+    page.on("dialog", lambda d: d.accept())
+    expect(page.locator("#copy-status")).to_contain_text("Copied")
+    sheet = app.extensions["kb"].sheet
+    text = sheet.store.read("wrong-colour.md").text.replace(
+        "Screens show colours a little differently.",
+        "Screens and lighting change how colours look.")
+    sheet.write({"wrong-colour.md": text}, message="clearer", author=TARA)
+    page.goto("/e/wrong-colour")
+    changed = page.locator("#changed")
+    expect(changed).to_contain_text("Changed since you last copied it")
+    expect(changed.locator("ins").first).to_contain_text("lighting")
+
+
+def test_conflict_page_in_the_browser(browser, server, app):
+    context = browser.new_context(base_url=server)
+    one, two = context.new_page(), context.new_page()
+    sign_in(one, "tara")
+    for p in (one, two):
+        p.goto("/e/refund-status/edit")
+    one.fill("textarea[name=answer]", "First trainer's answer.")
+    one.fill("input[name=reason]", "first")
+    one.click("#edit-form button[type=submit]")
+    expect(one.locator("#entry h1")).to_have_text("Refund status")
+    two.fill("textarea[name=answer]", "Second trainer's answer.")
+    two.fill("input[name=reason]", "second")
+    two.click("#edit-form button[type=submit]")
+    expect(two.locator("h1")).to_contain_text("changed while you were editing")
+    expect(two.locator("#mine")).to_have_value(re.compile("Second trainer's answer"))
+    expect(two.locator("#theirs")).to_have_value(re.compile("First trainer's answer"))
+    assert "First trainer's answer." in app.extensions["kb"].sheet.entry("refund-status").answer
+    context.close()
+
+
+def test_review_queue_in_the_browser(page, browser, server):
+    page.goto("/?q=wobbly+table")
+    expect(page.locator("#no-results")).to_be_visible()
+    page.click("#propose-link")
+    expect(page.locator("textarea[name=phrasings]")).to_have_value("wobbly table")
+    page.fill("textarea[name=answer]", "Tighten the legs with the key in the box.")
+    page.fill("input[name=reason]", "Asked three times today")
+    page.click("text=Send for review")
+    expect(page.locator("table.list")).to_contain_text("waiting for review")
+    context = browser.new_context(base_url=server)
+    trainer = context.new_page()
+    sign_in(trainer, "tara")
+    expect(trainer.locator("#nav-review .count")).to_have_text("1")
+    trainer.click("#nav-review")
+    trainer.click("#queue >> text=Review")
+    expect(trainer.locator("table.diff")).to_contain_text("Tighten the legs")
+    trainer.click("button[value=approve]")
+    expect(trainer.locator("#queue")).to_contain_text("Nothing waiting")
+    context.close()
+    page.goto("/?q=wobbly")
+    expect(page.locator("#results li a").first).to_contain_text("Wobbly table")
+
+
+# -- layout ---------------------------------------------------------------------------
+
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
+def _box(page, selector):
+    box = page.locator(selector).first.bounding_box()
+    assert box is not None, f"{selector} is not rendered"
+    return box
+
+
+def _inside(box, width, height):
+    return (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width + 0.5
+            and box["y"] + box["height"] <= height + 0.5)
+
+
+def _overlap(a, b):
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (375, 812)])
+def test_main_pages_fit_the_screen(browser, server, width, height):
+    SHOTS.mkdir(exist_ok=True)
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": height})
+    page = context.new_page()
+    sign_in(page, "alice")
+    page.goto("/")
+    page.locator("#q").press_sequentially("refund", delay=10)
+    expect(page.locator("#results li")).not_to_have_count(0)
+    search, result = _box(page, "#q"), _box(page, "#results li")
+    assert _inside(search, width, height) and _inside(result, width, height)
+    assert not _overlap(search, result)
+    page.screenshot(path=str(SHOTS / f"search-{width}.png"))
+    page.goto("/e/refund-status")
+    copy, title = _box(page, "#copy"), _box(page, "#entry h1")
+    assert _inside(copy, width, height), f"copy button off screen at {width}px: {copy}"
+    assert not _overlap(copy, title)
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, "the page scrolls sideways"
+    page.screenshot(path=str(SHOTS / f"entry-{width}.png"), full_page=True)
+    context.close()
+
+
+def test_focus_is_visible_and_fields_are_labelled(page):
+    page.goto("/e/refund-status")
+    page.keyboard.press("Tab")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", "")
+    unlabelled = page.evaluate(
+        "() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]"
+        ".filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')"
+        " && !el.textContent.trim() && !el.classList.contains('visually-hidden'))"
+        ".map(el => el.outerHTML)")
+    assert unlabelled == []
