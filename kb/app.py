@@ -81,11 +81,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
               file=sys.stderr, flush=True)
         app.config["KB_FIRST_ADMIN_PASSWORD"] = first_password
 
-    from kb.views import api, auth, curate, pages
+    from kb.views import api, auth, curate, pages, reports
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(curate.bp)
+    app.register_blueprint(reports.bp)
     app.add_template_filter(to_html, "markdown")
     app.add_template_filter(
         lambda ts: dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M"), "datetime")

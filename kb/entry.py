@@ -71,6 +71,21 @@ class Entry:
         }
 
 
+def review_due(entry: Entry) -> dt.date | None:
+    """The date the entry is due for review, if it has an interval."""
+    if entry.last_reviewed is None or not entry.review_every_days:
+        return None
+    return entry.last_reviewed + dt.timedelta(days=entry.review_every_days)
+
+
+def entry_overdue(entry: Entry, today: dt.date | None = None) -> str | None:
+    """The ISO date since when the entry is overdue for review, or None."""
+    due = review_due(entry)
+    if due is not None and due < (today or dt.date.today()):
+        return due.isoformat()
+    return None
+
+
 def slugify(text: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug[:60].rstrip("-") or "entry"

@@ -14,6 +14,7 @@ from scratch only when it is missing, from another schema, or unreadable.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import os
@@ -33,7 +34,7 @@ from kb.entry import Entry, EntryError
 from kb.sheet import SYNONYMS, Problem, Sheet
 from kb.store import is_entry_path, slug_of
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATE_FILE = "kb-state.json"
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 12
@@ -78,12 +79,21 @@ class Hit:
     matched_phrasing: str | None = None
     meta: dict = field(default_factory=dict)
 
+    def review_due_since(self) -> str | None:
+        """Worked out at query time: an entry turns overdue without being re-indexed."""
+        reviewed, every = self.meta.get("last_reviewed"), self.meta.get("every")
+        if not reviewed or not every:
+            return None
+        due = dt.date.fromisoformat(reviewed) + dt.timedelta(days=int(every))
+        return due.isoformat() if due < dt.date.today() else None
+
     def to_dict(self) -> dict:
         return {
             "slug": self.slug, "title": self.title, "score": round(self.score, 3),
             "snippet": self.snippet, "category": self.category, "tags": list(self.tags),
             "matched_phrasing": self.matched_phrasing,
             "last_reviewed": self.meta.get("last_reviewed"),
+            "review_due_since": self.review_due_since(),
         }
 
 
@@ -94,7 +104,7 @@ class Results:
     total: int
     did_you_mean: str | None = None
     corrections: dict[str, str] = field(default_factory=dict)
-    words: list[str] = field(default_factory=list)  # the query's stems, for grouping logs
+    words: list[str] = field(default_factory=list)  # stems of the words as typed, for logs
 
     def to_dict(self) -> dict:
         return {
@@ -296,12 +306,11 @@ class SearchIndex:
             if not words and (tag or category):
                 query = Q.Every()
             else:
-                return Results(text, [], 0, did_you_mean, corrections,
-                               stems(" ".join(corrected)))
+                return Results(text, [], 0, did_you_mean, corrections, stems(" ".join(words)))
         hits = searcher.search(query, limit=limit, filter=Q.And(filters))
         out = [self._hit(h, query_stems) for h in hits]
         return Results(text, out, hits.scored_length() if not hits.is_empty() else 0,
-                       did_you_mean, corrections, stems(" ".join(corrected)))
+                       did_you_mean, corrections, stems(" ".join(words)))
 
     def _known(self, searcher, word: str) -> bool:
         return searcher.reader().doc_frequency("spell", word) > 0
@@ -460,7 +469,8 @@ def _document(entry: Entry) -> dict:
         "tags": ",".join(entry.tags),
         "category": entry.category,
         "status": entry.status,
-        "meta": {"last_reviewed": entry.last_reviewed.isoformat() if entry.last_reviewed else None},
+        "meta": {"last_reviewed": entry.last_reviewed.isoformat() if entry.last_reviewed else None,
+                 "every": entry.review_every_days},
     }
 
 

@@ -52,6 +52,12 @@ function initSearch() {
       const meta = document.createElement("span");
       meta.className = "meta";
       meta.textContent = hit.category;
+      if (hit.review_due_since) {
+        const due = document.createElement("span");
+        due.className = "warn";
+        due.textContent = " · review overdue";
+        meta.append(due);
+      }
       a.append(title, snippet, meta);
       li.append(a);
       list.append(li);

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user
@@ -306,3 +306,24 @@ def entry_diff(slug: str):
     except StoreError as exc:
         abort(404, description=str(exc))
     return jsonify(slug=slug, **{"from": a, "to": b}, diff=unified(old, new, a[:7], b[:7]))
+
+
+@bp.get("/entries/<slug>/checks")
+@role_required("agent")
+def entry_checks(slug: str):
+    found = load_entry(slug)
+    findings = entry_findings(found)
+    return jsonify(slug=slug, findings=[asdict(f) for f in findings],
+                   errors=sum(f.level == "error" for f in findings))
+
+
+def entry_findings(entry) -> list:
+    """The answer checks for an entry, with the team's rules and placeholders."""
+    try:
+        from kb.checks import DEFAULT_RULES_TEXT, check_entry, load_rules
+    except ImportError:  # pragma: no cover - the checks module ships with the package
+        return []
+    sheet = services().sheet
+    rules_file = sheet.store.read("_sheet/checks.yml")
+    rules = load_rules(rules_file.text if rules_file else DEFAULT_RULES_TEXT)
+    return check_entry(entry, rules, set(sheet.placeholders()))

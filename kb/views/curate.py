@@ -13,6 +13,7 @@ from kb.history import restore, side_by_side, text_at
 from kb.sheet import PARTS, PLACEHOLDERS, SYNONYMS
 from kb.store import ConflictError, StoreError, entry_path, is_entry_path, slug_of
 from kb.users import person_of
+from kb.views.api import entry_findings
 
 bp = Blueprint("curate", __name__)
 
@@ -176,12 +177,9 @@ def review(pid: int):
     current_version = sheet.store.version_of(path)
     current_text = text_at(sheet, path, current_version)
     stale = current_version != proposal.base_version
-    checks = []
     try:
-        from kb.checks import check_entry  # the answer checks, where present
-
-        checks = check_entry(parse_entry(proposal.slug, edited))
-    except (ImportError, EntryError):
+        checks = entry_findings(parse_entry(proposal.slug, edited))
+    except EntryError:
         checks = []
     preview = None
     try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, Response, render_template, request, url_for
 from flask_login import current_user
 
@@ -11,7 +9,7 @@ from kb import usage
 from kb.app import services
 from kb.auth import database, role_required
 from kb.compose import compose, phone_script, placeholders_in
-from kb.entry import EntryError
+from kb.entry import EntryError, entry_overdue
 from kb.history import side_by_side
 from kb.render import to_html
 from kb.views.api import load_entry
@@ -93,10 +91,7 @@ def entry(slug: str):
                     svc.defaults())
     opening, points, _ = phone_script(svc.sheet.part("phone_opening"), found, values,
                                       svc.defaults())
-    overdue = None
-    if found.last_reviewed and found.review_every_days:
-        due = found.last_reviewed + dt.timedelta(days=found.review_every_days)
-        overdue = due if due < dt.date.today() else None
+    overdue = entry_overdue(found)
     db = database()
     sid = request.args.get("sid", "")
     usage.log_event(db, current_user.id, "view", slug, found.version,

@@ -1,0 +1,149 @@
+"""Keeping the sheet good: gaps, usage, review dates, the printable sheet, exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user
+
+from kb import usage
+from kb.app import services
+from kb.auth import database, role_required
+from kb.entry import entry_overdue, review_due
+from kb.openapi import spec
+from kb.render import to_html
+from kb.store import ConflictError
+from kb.users import person_of
+
+bp = Blueprint("reports", __name__)
+
+
+@bp.get("/gaps")
+@role_required("trainer")
+def gaps():
+    days = request.args.get("days", "90")
+    days_n = int(days) if days.isdigit() and 0 < int(days) <= 3650 else 90
+    return render_template("gaps.html", gaps=usage.gaps(database(), days=days_n), days=days_n,
+                           totals=usage.search_counts(database()))
+
+
+@bp.get("/usage")
+@role_required("trainer")
+def usage_report():
+    entries, _ = services().sheet.entries()
+    published = [e for e in entries if e.published]
+    recent = usage.usage(database(), days=90)
+    ever = usage.usage(database())
+    rows = []
+    for e in published:
+        r, a = recent.get(e.slug), ever.get(e.slug)
+        rows.append({
+            "entry": e, "views90": r.views if r else 0, "copies90": r.copies if r else 0,
+            "views": a.views if a else 0, "copies": a.copies if a else 0,
+            "last_used": a.last_used if a else None,
+            "by_version": a.by_version if a else {},
+        })
+    rows.sort(key=lambda x: (-(x["copies90"] + x["views90"]), x["entry"].title.lower()))
+    unused = [x for x in rows if x["views90"] + x["copies90"] == 0]
+    return render_template("usage.html", rows=rows, unused=unused)
+
+
+@bp.get("/review-due")
+@role_required("agent")
+def review_due_list():
+    entries, _ = services().sheet.entries()
+    mine = request.args.get("mine") == "1"
+    rows = []
+    for e in entries:
+        if not e.published:
+            continue
+        since = entry_overdue(e)
+        if since is None:
+            continue
+        if mine and e.owner not in (current_user.username, current_user.name):
+            continue
+        rows.append({"entry": e, "since": since})
+    rows.sort(key=lambda x: x["since"])
+    by_owner: dict[str, list] = {}
+    for row in rows:
+        by_owner.setdefault(row["entry"].owner or "(no owner)", []).append(row)
+    upcoming = sorted(
+        (e for e in entries if e.published and entry_overdue(e) is None and review_due(e)
+         and review_due(e) <= dt.date.today() + dt.timedelta(days=30)),
+        key=review_due)
+    return render_template("review_due.html", by_owner=by_owner, mine=mine, count=len(rows),
+                           upcoming=upcoming, review_due=review_due)
+
+
+@bp.post("/e/<slug>/reviewed")
+@role_required("trainer")
+def mark_reviewed(slug: str):
+    sheet = services().sheet
+    found = sheet.entry(slug)
+    if found is None:
+        abort(404, description=f"There is no entry called '{slug}'.")
+    note = request.form.get("reason", "").strip()
+    try:
+        sheet.save_entry(replace(found, last_reviewed=dt.date.today()),
+                         message=f"Reviewed: {note}" if note else "Reviewed: still correct",
+                         author=person_of(current_user),
+                         based_on=request.form.get("base_version") or found.version)
+    except ConflictError:
+        flash("The entry changed meanwhile; read it again before marking it reviewed.", "error")
+    else:
+        flash(f"Marked “{found.title}” as reviewed today.")
+    return redirect(request.form.get("back") or url_for("reports.review_due_list"))
+
+
+@bp.get("/print")
+@role_required("agent")
+def printable():
+    entries, _ = services().sheet.entries()
+    category = request.args.get("category") or None
+    chosen = [e for e in entries if e.published and (category is None or e.category == category)]
+    chosen.sort(key=lambda e: (e.category.lower(), e.title.lower()))
+    categories = sorted({e.category for e in entries if e.published and e.category})
+    sheet = services().sheet
+    return render_template(
+        "print.html", entries=chosen, category=category, categories=categories,
+        render=to_html, greeting=sheet.part("greeting"), closing=sheet.part("closing"),
+        opening=sheet.part("phone_opening"), today=dt.date.today())
+
+
+@bp.get("/export.<fmt>")
+@role_required("trainer")
+def export(fmt: str):
+    from kb.spreadsheet import export_sheet
+
+    if fmt not in ("csv", "xlsx"):
+        abort(404, description="Export as .csv or .xlsx.")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"cheat-sheet.{fmt}"
+        export_sheet(services().sheet, path)
+        data = path.read_bytes()
+    import io
+
+    mimetype = "text/csv" if fmt == "csv" else (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                     download_name=f"cheat-sheet-{dt.date.today().isoformat()}.{fmt}")
+
+
+@bp.get("/api/openapi.json")
+@role_required("agent")
+def openapi():
+    return jsonify(spec())

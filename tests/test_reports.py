@@ -1,0 +1,131 @@
+"""Gaps, usage, review dates, the printable sheet, exports and the OpenAPI document,
+fed by real searches, views and copies through the HTTP API and pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from tests.conftest import TARA, entry_text, login
+
+
+def search(client, q: str) -> dict:
+    return client.get("/api/search", query_string={"q": q, "typing": "1"}).get_json()
+
+
+def copy(client, slug: str, search_id=None) -> None:
+    version = client.get(f"/api/entries/{slug}").get_json()["version"]
+    response = client.post("/api/events", json={"kind": "copy", "slug": slug, "version": version,
+                                                "search_id": search_id})
+    assert response.status_code == 201
+
+
+def test_gaps_list_searches_that_found_nothing_or_led_nowhere(client, trainer):
+    # typed letter by letter, as the live search does: one logged search, not six
+    for end in range(3, len("gift vouchers") + 1):
+        search(client, "gift vouchers"[:end])
+    search(client, "gift voucher")  # trimmed back at once: still the same search
+    search(trainer, "gift voucher")  # same words after stemming: grouped with it
+    search(client, "vouchers for gifts")
+    led_somewhere = search(client, "box smashed")
+    client.get(f"/e/item-arrived-damaged?sid={led_somewhere['search_id']}")
+    nowhere = search(client, "refund")  # results, but nothing opened
+    assert nowhere["total"] > 0
+    html = trainer.get("/gaps").get_data(as_text=True)
+    rows = re.findall(r"<tr><td>(.*?)</td>\s*<td>(\d+)</td><td>(\d+)</td>", html, re.S)
+    table = {re.sub(r"<[^>]+>", "", cells).strip(): (int(n), int(z)) for cells, n, z in rows}
+    gift = next(k for k in table if "gift voucher" in k)
+    assert table[gift] == (3, 3)
+    assert "vouchers for gifts" in gift
+    assert any("refund" in k for k in table)
+    assert not any("box smashed" in k for k in table)
+    assert "/propose?phrasing=gift" in html
+
+
+def test_gap_link_prefills_a_new_entry(trainer):
+    search(trainer, "parrot ate the parcel")
+    html = trainer.get("/gaps").get_data(as_text=True)
+    link = re.search(r'href="(/propose\?phrasing=[^"]+)"', html).group(1)
+    form = trainer.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert "parrot ate the parcel" in form
+
+
+def test_usage_counts_views_and_copies_per_entry_and_version(client, trainer, app):
+    found = search(client, "where is my money")
+    client.get(f"/e/refund-status?sid={found['search_id']}")
+    copy(client, "refund-status", found["search_id"])
+    copy(client, "refund-status")
+    sheet = app.extensions["kb"].sheet
+    text = sheet.store.read("refund-status.md").text.replace("was sent", "went out")
+    sheet.write({"refund-status.md": text}, message="wording", author=TARA)
+    client.get("/e/refund-status")
+    copy(client, "refund-status")
+    html = trainer.get("/usage").get_data(as_text=True)
+    row = re.search(r'<tr data-slug="refund-status">(.*?)</tr>', html, re.S).group(1)
+    cells = re.findall(r"<td(?: class=\"copies90\")?>(\d+)</td>", row)
+    assert cells[:4] == ["2", "3", "2", "3"]  # views 90d, copies 90d, views, copies
+    assert len(re.findall(r"\d+ views, \d+ copies", row)) == 2  # two versions
+    unused = re.search(r'id="unused">(.*?)</section>', html, re.S).group(1)
+    assert "Colour differs" in unused and "Refund status" not in unused
+
+
+def test_search_log_marks_what_was_opened_and_copied(client, app):
+    from kb.db import SearchLog
+
+    found = search(client, "shade is off")
+    client.get(f"/e/wrong-colour?sid={found['search_id']}")
+    copy(client, "wrong-colour", found["search_id"])
+    with app.extensions["kb_db"].session() as s:
+        row = s.get(SearchLog, found["search_id"])
+        assert (row.query, row.opened_slug, row.copied) == ("shade is off", "wrong-colour", True)
+        assert row.result_count >= 1
+
+
+def test_overdue_entries_are_listed_for_owners_and_marked_for_agents(client, trainer, app):
+    long_ago = (dt.date.today() - dt.timedelta(days=400)).isoformat()
+    app.extensions["kb"].sheet.write({
+        "old-advice.md": entry_text("Old advice", "Zanzibar shipping rules.", owner="tara",
+                                    last_reviewed=long_ago, review_every_days=90),
+    }, message="old", author=TARA)
+    hit = search(client, "zanzibar")["results"][0]
+    assert hit["review_due_since"] is not None  # marked, not hidden
+    assert "review overdue" in client.get("/e/old-advice").get_data(as_text=True)
+    page = trainer.get("/review-due?mine=1").get_data(as_text=True)
+    assert "Old advice" in page and "1 entry is overdue" in page
+    assert "Old advice" in client.get("/review-due").get_data(as_text=True)
+    # mark reviewed: a commit in the history, and no longer overdue
+    html = trainer.get("/review-due").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    response = trainer.post("/e/old-advice/reviewed", data={
+        "csrf_token": token, "reason": "checked with the carrier"})
+    assert response.status_code == 302
+    history = app.extensions["kb"].store.history("old-advice.md")
+    assert history[0].message == "Reviewed: checked with the carrier"
+    assert history[0].author.name == "Tara Example"
+    assert search(client, "zanzibar")["results"][0]["review_due_since"] is None
+    assert ">Old advice</a>" not in trainer.get("/review-due").get_data(as_text=True)
+
+
+def test_agents_cannot_mark_reviewed(client):
+    html = client.get("/review-due").get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+    assert client.post("/e/refund-status/reviewed", data={"csrf_token": token}).status_code == 403
+
+
+def test_printable_sheet_of_all_or_one_category(client):
+    html = client.get("/print").get_data(as_text=True)
+    for title in ("Item arrived damaged", "Refund status", "Colour differs from the website"):
+        assert title in html
+    assert "On the phone" in html and "Email answer" in html and "print.css" in html
+    one = client.get("/print?category=Returns and refunds").get_data(as_text=True)
+    assert "Refund status" in one and "Item arrived damaged" not in one
+
+
+def test_openapi_document_describes_every_api_route(client, app):
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.")
+    documented = set(doc["paths"])
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/"):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+            assert path in documented, path
