@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from tests.conftest import TARA, entry_text, login
+from tests.conftest import TARA, entry_text
 
 
 def search(client, q: str) -> dict:
