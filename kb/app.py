@@ -109,6 +109,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         exc.description = message
         return render_template("error.html", error=exc), 400
 
+    @app.before_request
+    def password_first():
+        """Someone signed in with a one-time password changes it before anything else."""
+        from flask import redirect, url_for
+        from flask_login import current_user
+
+        if (current_user.is_authenticated and current_user.must_change_password
+                and request.endpoint not in ("auth.profile", "auth.logout", "static")):
+            if request.path.startswith("/api/"):
+                return jsonify(error="Forbidden", message="Change your one-time password on "
+                               "your profile page first."), 403
+            return redirect(url_for("auth.profile"))
+        return None
+
     @app.context_processor
     def people():
         from flask_login import current_user

@@ -90,6 +90,8 @@ def restore(sheet: Sheet, path: str, version: str, reason: str, who: Person) -> 
     if not version:  # text_at gives '' for no version: that would empty the file
         raise StoreError(f"There is no version given to restore: pick one from the history "
                          f"of {path}.")
+    if version not in {r.version for r in sheet.store.history(path, limit=100_000)}:
+        raise StoreError(f"There is no version {version[:7]} of {path} to restore.")
     old = text_at(sheet, path, version)
     current = sheet.store.version_of(path)
     message = reason.strip() or f"Restore the version {version[:7]}"

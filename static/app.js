@@ -106,7 +106,7 @@ function initSearch() {
     }
   }
 
-  const later = debounce(run, 90);
+  const later = debounce(run, 30);  // short: stale answers are dropped anyway
   input.addEventListener("input", later);
   category.addEventListener("change", run);
   input.addEventListener("keydown", (event) => {

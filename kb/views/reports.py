@@ -22,7 +22,7 @@ from flask_login import current_user
 
 from kb import usage
 from kb.app import services
-from kb.auth import database, role_required
+from kb.auth import database, role_required, safe_next
 from kb.entry import entry_overdue, review_due
 from kb.openapi import spec
 from kb.render import to_html
@@ -106,7 +106,8 @@ def mark_reviewed(slug: str):
         flash("The entry changed meanwhile; read it again before marking it reviewed.", "error")
     else:
         flash(f"Marked “{found.title}” as reviewed today.")
-    return redirect(request.form.get("back") or url_for("reports.review_due_list"))
+    return redirect(safe_next(request.form.get("back")) if request.form.get("back")
+                    else url_for("reports.review_due_list"))
 
 
 @bp.get("/print")
