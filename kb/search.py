@@ -464,6 +464,10 @@ class SearchIndex:
                                  for c in reader.field_terms("category")),
         }
 
+    def category_counts(self) -> dict[str, int]:
+        reader = self._searcher().reader()
+        return {c: reader.doc_frequency("category", c) for c in self.facets()["categories"]}
+
     def doc_count(self) -> int:
         return self._searcher().doc_count()
 

@@ -17,6 +17,7 @@ from kb.views.api import load_entry
 bp = Blueprint("pages", __name__)
 
 AGENT_FIELD = "agent_name"
+BROWSE_ALL = 400  # list every title on the empty search page up to this many entries
 
 
 def _values() -> dict[str, str]:
@@ -51,9 +52,16 @@ def search():
         search_id = usage.log_search(database(), current_user.id, query, results.words,
                                      results.total)
     db = database()
+    browse, counts = None, None
+    if results is None:  # the empty page: the whole sheet, or its categories when large
+        svc.index.ensure_fresh()
+        if svc.index.doc_count() <= BROWSE_ALL:
+            browse = svc.index.browse()
+        else:
+            counts = svc.index.category_counts()
     return render_template(
         "search.html", query=query, results=results, tag=tag, category=category,
-        facets=svc.index.facets(), browse=None if results else svc.index.browse(),
+        facets=svc.index.facets(), browse=browse, category_counts=counts,
         problems=svc.index.problem_list(), search_id=search_id,
         recent=_titles(usage.recent(db, current_user.id)),
         favourites=_titles(usage.favourites(db, current_user.id)),
