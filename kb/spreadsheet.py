@@ -504,27 +504,33 @@ def _write_csv(handle, rows: list[list]) -> None:
 
 def _write_xlsx(handle, rows: list[list]) -> None:
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font
 
-    workbook = Workbook()
-    ws = workbook.active
-    ws.title = "Cheat sheet"
-    ws.append(EXPORT_COLUMNS)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    wrap = Alignment(wrap_text=True, vertical="top")
-    for values in rows:
-        ws.append([_CONTROL_CHARS.sub("", v) if isinstance(v, str) else v for v in values])
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # text starting with "=" stays text, not a formula
-                cell.alignment = wrap
-            elif cell.value is not None:
-                cell.number_format = "yyyy-mm-dd"
+    # Write-only mode streams rows out: a 10,000-entry sheet in seconds, not minutes.
+    workbook = Workbook(write_only=True)
+    ws = workbook.create_sheet("Cheat sheet")
     widths = (40, 80, 60, 40, 24, 24, 11, 16, 13, 30)
     for letter, width in zip("ABCDEFGHIJ", widths, strict=True):
         ws.column_dimensions[letter].width = width
     ws.freeze_panes = "B2"
+    bold, wrap = Font(bold=True), Alignment(wrap_text=True, vertical="top")
+
+    def cell(value, **style):
+        if isinstance(value, str):
+            value = _CONTROL_CHARS.sub("", value)
+        out = WriteOnlyCell(ws, value=value)
+        if isinstance(value, str):
+            out.data_type = "s"  # text starting with "=" stays text, not a formula
+        elif isinstance(value, dt.date):
+            out.number_format = "yyyy-mm-dd"
+        for name, spec in style.items():
+            setattr(out, name, spec)
+        return out
+
+    ws.append([cell(name, font=bold) for name in EXPORT_COLUMNS])
+    for values in rows:
+        ws.append([cell(v, alignment=wrap) if v is not None else None for v in values])
     workbook.save(handle)
 
 

@@ -129,3 +129,23 @@ def test_openapi_document_describes_every_api_route(client, app):
         if rule.rule.startswith("/api/"):
             path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             assert path in documented, path
+
+
+def test_trainers_export_the_sheet_as_csv_and_xlsx(trainer, client):
+    import csv
+    import io
+
+    import openpyxl
+
+    response = trainer.get("/export.csv")
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))  # BOM for Excel
+    assert rows[0][:2] == ["Complaint", "Answer"]
+    assert {r[0] for r in rows[1:]} == {"Item arrived damaged", "Refund status",
+                                        "Colour differs from the website"}
+    response = trainer.get("/export.xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(response.data), read_only=True)
+    values = [row[0] for row in book.active.iter_rows(values_only=True)]
+    book.close()
+    assert "Refund status" in values
+    assert client.get("/export.csv").status_code == 403
