@@ -30,6 +30,7 @@ from whoosh import query as Q
 from whoosh.analysis import STOP_WORDS, LowercaseFilter, RegexTokenizer, StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.support.levenshtein import distance as edit_distance
+from whoosh.writing import MERGE_SMALL
 
 from kb.entry import Entry, EntryError
 from kb.sheet import SYNONYMS, Problem, Sheet
@@ -39,6 +40,11 @@ SCHEMA_VERSION = 6
 STATE_FILE = "kb-state.json"
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 12
+MAX_SEGMENTS = 12
+COMMON_SHARE = 0.1  # in a large sheet, a word in more than this share of bodies ...
+LARGE_SHEET = 1000  # ... is matched on the lead only: it weighs little and costs most
+MAX_PREFIX_TERMS = 20
+PARALLEL_FROM = 2000  # entries; below this a second indexing process costs more than it saves
 
 # How much a match counts, by field: the customer's words and the title first.
 # "lead" holds the title, the customer phrasings, tags and category: short text
@@ -194,7 +200,10 @@ class SearchIndex:
         paths = self.store.entry_paths(head)
         self.problems = {}
         count = 0
-        writer = self._ix.writer(limitmb=128)
+        # A large sheet is indexed by two processes (one per core here), about
+        # twice as fast; each leaves its own segment, which search reads as one.
+        procs = min(2, os.cpu_count() or 1) if len(paths) > PARALLEL_FROM else 1
+        writer = self._ix.writer(limitmb=128, procs=procs, multisegment=procs > 1)
         try:
             for path in progress(paths) if progress else paths:
                 count += self._index_path(writer, path, head)
@@ -233,7 +242,12 @@ class SearchIndex:
                     writer.delete_by_term("slug", slug_of(path))
                     self.problems.pop(path, None)
                     self._index_path(writer, path, head)
-            writer.commit()
+            # A write adds a small segment; merging on every write would make one save
+            # in five slow, so small segments are merged only once they pile up.
+            if len(self._ix._segments()) >= MAX_SEGMENTS:
+                writer.commit(mergetype=MERGE_SMALL)
+            else:
+                writer.commit(merge=False)
         except BaseException:
             writer.cancel()
             raise
@@ -304,7 +318,7 @@ class SearchIndex:
             filters.append(Q.Term("tags", tag.strip().lower()))
         if category:
             filters.append(Q.Term("category", category.strip()))
-        query, query_stems = self._build_query(corrected, prefix_word)
+        query, query_stems = self._build_query(corrected, prefix_word, searcher.reader())
         did_you_mean = None
         if corrections:
             did_you_mean = " ".join(corrections.get(w, w) for w in words)
@@ -383,8 +397,9 @@ class SearchIndex:
                         best = rank
         return best[2] if best else None
 
-    def _build_query(self, words: list[str], prefix_word: str | None):
+    def _build_query(self, words: list[str], prefix_word: str | None, reader=None):
         token_stems = stems(" ".join(w for w in words if w != prefix_word))
+        common = self._common_in_body(reader, token_stems)
         concepts = []
         used: set[int] = set()
         for group in self.synonym_groups():
@@ -393,7 +408,8 @@ class SearchIndex:
                 for start in range(len(token_stems) - n + 1):
                     if tuple(token_stems[start:start + n]) == phrase:
                         used.update(range(start, start + n))
-                        alts = [_phrase_query(phrase, 1.0)]
+                        alts = [_phrase_query(phrase, 1.0,
+                                              ("lead",) if set(phrase) <= common else ())]
                         # a synonym counts where it says what the entry is about (the
                         # lead); in the body it is weak evidence and costs the most
                         alts += [_phrase_query(p, SYNONYM_WEIGHT, ("lead",))
@@ -402,13 +418,13 @@ class SearchIndex:
         all_stems = set(token_stems)
         for i, stem in enumerate(token_stems):
             if i not in used:
-                concepts.append(_phrase_query((stem,), 1.0))
+                concepts.append(_phrase_query((stem,), 1.0, ("lead",) if stem in common else ()))
         if prefix_word:
             prefix_stem = prefix_word.lower()
-            concepts.append(Q.Or([
-                Q.Prefix(f, prefix_stem[:max(3, len(prefix_stem) - 1)], boost=b * PREFIX_WEIGHT)
-                for f, b in BOOSTS.items()
-            ]))
+            expansions = self._prefix_terms(reader, prefix_stem[:max(3, len(prefix_stem) - 1)])
+            if expansions:
+                concepts.append(Q.Or([Q.Term("lead", t, boost=BOOSTS["lead"] * PREFIX_WEIGHT)
+                                      for t in expansions]))
             all_stems.add(prefix_stem)
         for group in self.synonym_groups():
             if any(set(p) <= all_stems for p in group):
@@ -419,6 +435,26 @@ class SearchIndex:
         if len(concepts) == 1:
             return concepts[0], all_stems
         return Q.Or(concepts), all_stems
+
+    def _common_in_body(self, reader, token_stems: list[str]) -> set[str]:
+        """Words in so many bodies of a large sheet that matching them there costs
+        much and says little: those are matched on the lead only."""
+        if reader is None or reader.doc_count() < LARGE_SHEET:
+            return set()
+        limit = reader.doc_count() * COMMON_SHARE
+        return {s for s in token_stems if reader.doc_frequency("body", s) > limit}
+
+    @staticmethod
+    def _prefix_terms(reader, prefix: str) -> list[str]:
+        """The most frequent lead words starting with what is being typed."""
+        if reader is None:
+            return []
+        terms = []
+        for raw in reader.expand_prefix("lead", prefix):
+            term = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            terms.append((reader.doc_frequency("lead", term), term))
+        terms.sort(reverse=True)
+        return [t for _, t in terms[:MAX_PREFIX_TERMS]]
 
     def _hit(self, hit, query_stems: set[str]) -> Hit:
         stored = hit.fields()

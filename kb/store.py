@@ -168,10 +168,13 @@ class ContentStore:
             raise StoreError(f"{commit} is not a commit.")
         files: dict[str, bytes] = {}
         self._walk_tree(commit_obj.tree, "", files)
-        if len(self._tree_cache) > 8:
-            self._tree_cache.pop(next(iter(self._tree_cache)))
-        self._tree_cache[key] = files
+        self._remember_tree(commit, files)
         return files
+
+    def _remember_tree(self, commit: str, files: dict[str, bytes]) -> None:
+        if len(self._tree_cache) >= 8:
+            self._tree_cache.pop(next(iter(self._tree_cache)))
+        self._tree_cache[commit.encode()] = files
 
     def _walk_tree(self, tree_id: bytes, prefix: str, out: dict[str, bytes]) -> None:
         tree = self.repo[tree_id]
@@ -207,6 +210,12 @@ class ContentStore:
 
     def changes_between(self, old: str | None, new: str | None) -> list[str]:
         """Paths added, changed or deleted going from commit `old` to `new`."""
+        if (old is None or old.encode() in self._tree_cache) and (
+                new is None or new.encode() in self._tree_cache):
+            # both trees known (the usual case right after a write): compare the maps
+            a = self._tree_cache[old.encode()] if old else {}
+            b = self._tree_cache[new.encode()] if new else {}
+            return sorted(p for p in a.keys() | b.keys() if a.get(p) != b.get(p))
         old_tree = self.repo[old.encode()].tree if old else None
         new_tree = self.repo[new.encode()].tree if new else None
         changed: set[str] = set()
@@ -300,6 +309,7 @@ class ContentStore:
                     self.repo.object_store.add_object(blob)
             tree_id = self._build_tree(new_files)
             new_head = self._commit(tree_id, old_head, message, author, committer or author)
+            self._remember_tree(new_head, new_files)
             if after_commit is not None:
                 after_commit(old_head, new_head)
             return new_head

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from corpus import generate, queries  # noqa: E402
+from corpus import Corpus, build_files  # noqa: E402
 
 from kb.db import Database  # noqa: E402
 from kb.store import ContentStore  # noqa: E402
@@ -55,6 +55,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The server's high-water mark of resident memory (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -71,7 +79,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         inst = Path(tmp)
         t0 = time.perf_counter()
-        ContentStore.create(inst / "content", generate(args.entries), "Benchmark sheet")
+        corpus = Corpus()
+        ContentStore.create(inst / "content", build_files(corpus, args.entries), "Benchmark sheet")
         create_user(Database(f"sqlite:///{inst / 'kb.sqlite'}"), "bench", PASSWORD, role="agent")
         print(f"generated {args.entries} entries in {time.perf_counter() - t0:.1f}s", flush=True)
         port = free_port()
@@ -89,7 +98,8 @@ def main() -> None:
                 if server.poll() is not None:
                     raise SystemExit(server.stderr.read()) from None
                 time.sleep(0.2)
-        print(f"server up (index built) in {time.perf_counter() - t0:.1f}s", flush=True)
+        startup = time.perf_counter() - t0
+        print(f"server up (index built) in {startup:.1f}s", flush=True)
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -100,7 +110,7 @@ def main() -> None:
                 page.click("button[type=submit]")
                 page.wait_for_url("**/")
                 latencies, misses = [], 0
-                for q in queries(args.queries):
+                for q in [corpus.query()[0] for _ in range(args.queries)]:
                     page.goto("/")
                     page.evaluate(PROBE)
                     page.locator("#q").press_sequentially(q, delay=args.delay)
@@ -114,12 +124,15 @@ def main() -> None:
                     paints = page.evaluate("window.__paints")
                     latencies.append(next(p["ms"] for p in paints if p["value"] == q))
                 loads = {"search": [], "entry": []}
+                page.goto("/?q=" + corpus.query()[0])
+                entry_url = page.locator("#results li a").first.get_attribute("href")
                 for _ in range(10):
-                    for name, url in (("search", "/"), ("entry", "/e/bench-00042")):
+                    for name, url in (("search", "/"), ("entry", entry_url)):
                         page.goto(url)
                         loads[name].append(page.evaluate(
                             "performance.getEntriesByType('navigation')[0].loadEventEnd"))
                 browser.close()
+            server_rss = peak_rss_mb(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -130,6 +143,8 @@ def main() -> None:
         "keystroke_to_results_max_ms": round(max(latencies), 1),
         "search_page_load_p50_ms": round(statistics.median(loads["search"]), 1),
         "entry_page_load_p50_ms": round(statistics.median(loads["entry"]), 1),
+        "server_start_with_new_index_s": round(startup, 1),
+        "server_peak_rss_mb": server_rss,
     }
     for key, value in result.items():
         print(f"{key:32} {value}")

@@ -29,126 +29,15 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kb.entry import Entry, serialize_entry, slugify  # noqa: E402
+from corpus import Corpus, build_files  # noqa: E402
+
 from kb.search import SearchIndex  # noqa: E402
 from kb.sheet import Sheet  # noqa: E402
 from kb.store import ContentStore, Person  # noqa: E402
 
 BENCH = Person("Bench", "bench@localhost")
-
-NOUNS = """order parcel package box item delivery refund charge invoice receipt account
-password courier driver address label tracking warehouse sofa table chair lamp shelf mattress
-rug curtain kettle blender toaster jacket shoes dress shirt jeans coat bag wallet watch ring
-necklace phone charger cable battery screen laptop tablet speaker headphones camera printer
-voucher coupon discount promo price subscription membership warranty repair replacement
-exchange return manager supervisor agent call email chat queue colour size fit stock backorder
-customs duty tax fee card bank payment instalment deposit balance credit points reward gift
-basket checkout website app login code pin signature doorstep neighbour locker collection
-store branch shipment pallet assembly instructions screw part lid handle zip seam button
-""".split()
-VERBS = """arrived broke cracked smashed leaked missing lost delayed stuck charged billed refused
-cancelled returned swapped shrank faded ripped scratched dented melted stopped jammed wobbles
-squeaks overheats disconnects froze crashed expired declined bounced duplicated vanished
-ignored overcharged misdelivered peeling rattles buzzes flickers drains""".split()
-ADJECTIVES = """late wrong damaged broken faulty cheap expensive rude slow angry upset confused
-unhappy tiny huge dirty wet stained noisy heavy loose extra double unclear hidden unexpected
-second partial incomplete used opened sticky bent""".split()
-SYLLABLES = """ka lo mi ne tu ra shi po ve da zu bri gor tan fel wix mon sar qui dre lum
-pax ter vol""".split()
-CATEGORIES = ["Orders and delivery", "Returns and refunds", "Billing and payments",
-              "Difficult conversations", "Policies and information", "Account and login"]
-SYNONYMS = "refund, money back, reimbursement\nbroken, damaged, smashed\ncolour, color\n"
-
-
-# -- the synthetic sheet ------------------------------------------------------------------
-
-
-def made_up_words(rng: random.Random, count: int) -> list[str]:
-    words: set[str] = set()
-    while len(words) < count:
-        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
-    return sorted(words)
-
-
-class Corpus:
-    """Word pools and generators; the filler words give the index thousands of terms."""
-
-    def __init__(self, seed: int, filler_words: int = 4000):
-        self.rng = random.Random(seed)
-        self.filler = made_up_words(self.rng, filler_words)
-        self.pools = [NOUNS, VERBS, ADJECTIVES, self.filler]
-
-    def word(self) -> str:
-        return self.rng.choice(self.rng.choices(self.pools, weights=[4, 2, 2, 3])[0])
-
-    def sentence(self, words: int) -> str:
-        return " ".join(self.word() for _ in range(words)).capitalize() + "."
-
-    def answer(self) -> str:
-        target, words, sentences = self.rng.randint(60, 150), 0, []
-        while words < target:
-            n = min(self.rng.randint(8, 16), target - words)
-            sentences.append(self.sentence(max(n, 1)))
-            words += n
-        return " ".join(sentences)
-
-    def entry(self, slug: str) -> Entry:
-        rng = self.rng
-        title = (f"{rng.choice(ADJECTIVES).capitalize()} {rng.choice(NOUNS)} "
-                 f"{rng.choice(VERBS)} {rng.choice(self.filler)}")
-        return Entry(
-            slug=slug,
-            title=title,
-            answer="Hello {{ customer_name }}, " + self.answer() + "\n",
-            phone="\n".join(f"- {self.sentence(rng.randint(5, 9))}" for _ in range(3)) + "\n",
-            phrasings=tuple(f"my {rng.choice(NOUNS)} {rng.choice(VERBS)} {self.word()}"
-                            for _ in range(rng.randint(3, 6))),
-            tags=tuple(sorted({rng.choice(NOUNS), rng.choice(ADJECTIVES)})),
-            category=rng.choice(CATEGORIES),
-            owner="bench",
-        )
-
-    def query(self) -> tuple[str, bool]:
-        """1-4 words; about one in five with a typo, one in five typed halfway."""
-        rng = self.rng
-        words = [self.word() for _ in range(rng.randint(1, 4))]
-        kind = rng.random()
-        if kind < 0.2:
-            i = rng.randrange(len(words))
-            words[i] = typo(rng, words[i])
-        elif kind < 0.4:
-            last = words[-1]
-            words[-1] = last[:rng.randint(min(3, len(last)), max(3, len(last) - 1))]
-            return " ".join(words), True
-        return " ".join(words), False
-
-
-def typo(rng: random.Random, word: str) -> str:
-    if len(word) < 4:
-        return word
-    i = rng.randrange(1, len(word) - 1)
-    how = rng.choice(["swap", "drop", "double", "replace"])
-    if how == "swap":
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
-    if how == "drop":
-        return word[:i] + word[i + 1:]
-    if how == "double":
-        return word[:i] + word[i] + word[i:]
-    return word[:i] + rng.choice(string.ascii_lowercase) + word[i + 1:]
-
-
-def build_files(corpus: Corpus, count: int) -> dict[str, str]:
-    files: dict[str, str] = {}
-    for n in range(count):
-        entry = corpus.entry("")
-        slug = f"{slugify(entry.title)[:50]}-{n}"
-        files[f"{slug}.md"] = serialize_entry(replace(entry, slug=slug))
-    files["_sheet/synonyms.txt"] = SYNONYMS
-    files["_sheet/greeting.md"] = "Hello {{ customer_name }},\n"
-    files["_sheet/closing.md"] = "Kind regards,\n\n{{ agent_name }}\n"
-    return files
-
 
 # -- measuring ----------------------------------------------------------------------------
 
