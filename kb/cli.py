@@ -135,6 +135,39 @@ def export_cmd(ctx: click.Context, file: Path) -> None:
     click.echo(f"Wrote {count} entries to {file}.")
 
 
+@main.command("check")
+@click.option("--warnings-as-errors", is_flag=True, help="Fail on warnings too.")
+@click.option("--quiet", is_flag=True, help="Only the summary table and errors.")
+@click.pass_context
+def check_cmd(ctx: click.Context, warnings_as_errors: bool, quiet: bool) -> None:
+    """Run the answer checks over the whole sheet; exit 1 on errors."""
+    from kb.checks import check_sheet
+    from kb.sheet import Sheet
+    from kb.store import ContentStore
+
+    settings = _settings(ctx)
+    store = ContentStore.open_or_create(settings["DATA_DIR"], settings["SEED_DIR"])
+    report = check_sheet(Sheet(store))
+    click.echo(f"{'entry':44} {'errors':>6} {'warnings':>8} {'grade':>5} {'phone s':>7}")
+    for e in sorted(report.entries, key=lambda e: (-e.errors, -e.warnings, e.slug)):
+        click.echo(f"{e.slug[:44]:44} {e.errors:6} {e.warnings:8} {e.grade:5.1f} "
+                   f"{e.phone_seconds:7.0f}")
+    for e in report.entries:
+        for f in e.findings:
+            if quiet and f.level != "error":
+                continue
+            where = f"{f.field}@{f.start}" if f.start is not None else f.field
+            tip = f" — try: {f.suggestion}" if f.suggestion else ""
+            click.echo(f"{e.slug}: [{f.level}] {f.check} {where}: "
+                       f"{f.excerpt + ': ' if f.excerpt else ''}{f.message}{tip}")
+    for problem in report.problems:
+        click.echo(f"[error] {problem}")
+    click.echo(f"{len(report.entries)} entries: {report.errors} errors, "
+               f"{report.warnings} warnings.")
+    if report.errors or (warnings_as_errors and report.warnings):
+        ctx.exit(1)
+
+
 def _db(ctx: click.Context):
     from kb.db import Database
 

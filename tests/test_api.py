@@ -81,3 +81,16 @@ def test_unknown_api_route_is_json(client):
     response = client.get("/api/nothing-here")
     assert response.status_code == 404
     assert response.get_json()["error"] == "Not Found"
+
+
+def test_answer_checks_through_the_api(client, app):
+    app.extensions["kb"].sheet.write(
+        {"rude.md": entry_text("Rude", "Calm down. We'll call you back.")},
+        message="x", author=TARA)
+    data = client.get("/api/entries/rude/checks").get_json()
+    found = {(f["check"], f["level"], f["excerpt"]) for f in data["findings"]}
+    assert ("tone", "error", "Calm down") in found
+    assert ("commitment", "warning", "We'll call") in found
+    assert data["errors"] == 1
+    clean = client.get("/api/entries/refund-status/checks").get_json()
+    assert clean["errors"] == 0

@@ -11,6 +11,7 @@ from kb import proposals as P
 from kb import usage
 from kb.app import services
 from kb.auth import database, role_required
+from kb.checks import check_entry, rules_for
 from kb.compose import compose, phone_script
 from kb.entry import (
     SLUG_RE,
@@ -319,11 +320,5 @@ def entry_checks(slug: str):
 
 def entry_findings(entry) -> list:
     """The answer checks for an entry, with the team's rules and placeholders."""
-    try:
-        from kb.checks import DEFAULT_RULES_TEXT, check_entry, load_rules
-    except ImportError:  # pragma: no cover - the checks module ships with the package
-        return []
     sheet = services().sheet
-    rules_file = sheet.store.read("_sheet/checks.yml")
-    rules = load_rules(rules_file.text if rules_file else DEFAULT_RULES_TEXT)
-    return check_entry(entry, rules, set(sheet.placeholders()))
+    return check_entry(entry, rules_for(sheet), set(sheet.placeholders()) or None)

@@ -221,7 +221,8 @@ def edit(slug: str):
             flash("Saved. Agents see the new answer now.")
             return redirect(url_for("pages.entry", slug=slug))
     return render_template("edit.html", fields=fields, error=error, entry=current,
-                           base_version=base_version, reason=request.form.get("reason", ""))
+                           base_version=base_version, reason=request.form.get("reason", ""),
+                           checks=entry_findings(current))
 
 
 def _conflict(path: str, exc: ConflictError, mine: str, reason: str):
