@@ -85,12 +85,17 @@ def main() -> None:
         print(f"generated {args.entries} entries in {time.perf_counter() - t0:.1f}s", flush=True)
         port = free_port()
         env = dict(os.environ, KB_INSTANCE_DIR=str(inst), PYTHONPATH=str(ROOT))
+        # Index first, as `kb reindex` would, so the server's memory is its steady state.
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "kb.cli", "reindex"], env=env, check=True,
+                       stderr=subprocess.DEVNULL)
+        print(f"kb reindex: {time.perf_counter() - t0:.1f}s", flush=True)
         server = subprocess.Popen(
             [sys.executable, "-m", "kb.cli", "serve", "--port", str(port)], env=env,
             stderr=subprocess.PIPE, text=True)
         base = f"http://127.0.0.1:{port}"
         t0 = time.perf_counter()
-        while True:  # first start builds the index
+        while True:  # start-up with a valid index
             try:
                 urllib.request.urlopen(base + "/login", timeout=1)
                 break
@@ -99,7 +104,7 @@ def main() -> None:
                     raise SystemExit(server.stderr.read()) from None
                 time.sleep(0.2)
         startup = time.perf_counter() - t0
-        print(f"server up (index built) in {startup:.1f}s", flush=True)
+        print(f"server answering after {startup:.1f}s", flush=True)
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -143,7 +148,7 @@ def main() -> None:
         "keystroke_to_results_max_ms": round(max(latencies), 1),
         "search_page_load_p50_ms": round(statistics.median(loads["search"]), 1),
         "entry_page_load_p50_ms": round(statistics.median(loads["entry"]), 1),
-        "server_start_with_new_index_s": round(startup, 1),
+        "server_answering_after_s": round(startup, 1),
         "server_peak_rss_mb": server_rss,
     }
     for key, value in result.items():

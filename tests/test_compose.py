@@ -1,0 +1,93 @@
+"""Composing an email: plain substitution, never template evaluation."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from kb.compose import compose, fill, phone_script, placeholders_in
+from kb.entry import Entry
+
+GREETING = "Hello {{ customer_name }},"
+CLOSING = "Kind regards,\n\n{{ agent_name }}  \n{{ company_name }}"
+ENTRY = Entry("x", "Late parcel", "Your order {{ order_number }} is **late**, sorry.\n",
+              "- Sorry, {{ customer_name }}.\n")
+
+
+def test_placeholders_in_order_of_first_appearance():
+    assert placeholders_in(GREETING, ENTRY.answer, CLOSING) == [
+        "customer_name", "order_number", "agent_name", "company_name"]
+
+
+def test_fill_leaves_unknown_placeholders_visible():
+    assert fill("Hi {{ a }} and {{b}}", {"a": "Ana"}) == "Hi Ana and {{b}}"
+
+
+def test_values_with_template_syntax_come_out_literally():
+    mail = compose(ENTRY, GREETING, CLOSING, {
+        "customer_name": "{{ agent_name }}", "order_number": "{% for x in y %}{{ 7*7 }}",
+        "agent_name": "Sam"})
+    assert mail.text.startswith("Hello {{ agent_name }},")
+    assert "Your order {% for x in y %}{{ 7*7 }} is **late**" in mail.text
+    assert "49" not in mail.text and "49" not in mail.html
+    assert "{{ agent_name }}," in mail.html and "Sam" in mail.html
+
+
+def test_html_in_values_is_escaped():
+    mail = compose(ENTRY, GREETING, CLOSING, {"customer_name": "<script>alert(1)</script>"})
+    assert "<script>" not in mail.html and "&lt;script&gt;" in mail.html
+    assert "<strong>late</strong>" in mail.html
+
+
+def test_missing_placeholders_are_listed_and_flagged():
+    mail = compose(ENTRY, GREETING, CLOSING, {"customer_name": "Ana"})
+    assert mail.missing == ["order_number", "agent_name", "company_name"]
+    assert '<mark class="missing">{{ order_number }}</mark>' in mail.html
+
+
+def test_defaults_fill_in_and_values_win():
+    mail = compose(ENTRY, GREETING, CLOSING, {}, defaults={"company_name": "Northwind"})
+    assert mail.text.rstrip().endswith("Northwind")
+    mail = compose(ENTRY, GREETING, CLOSING, {"company_name": "Acme"},
+                   defaults={"company_name": "Northwind"})
+    assert mail.text.rstrip().endswith("Acme")
+
+
+def test_entry_markup_is_sanitised():
+    evil = Entry("e", "E", '<script>alert(1)</script> <img src=x onerror=alert(1)> '
+                 "[x](javascript:alert(1)) [ok](https://example.com)\n")
+    html = str(compose(evil, "", "", {}).html)
+    assert "<script" not in html and "onerror" not in html and "javascript:" not in html
+    assert 'href="https://example.com"' in html
+
+
+def test_plain_text_has_no_trailing_spaces():
+    mail = compose(ENTRY, GREETING, CLOSING, {"agent_name": "Sam"})
+    assert all(line == line.rstrip() for line in mail.text.splitlines())
+    assert "Sam\n{{ company_name }}" in mail.text
+
+
+def test_eml_is_a_multipart_draft():
+    mail = compose(ENTRY, GREETING, CLOSING, {"customer_name": "Zoë 😀", "agent_name": "Sam"})
+    msg = email.message_from_bytes(mail.to_eml(to="zoe@example.com"),
+                                   policy=email.policy.default)
+    assert msg["Subject"] == "Re: Late parcel" and msg["To"] == "zoe@example.com"
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == mail.text
+    assert "Zoë 😀" in msg.get_body(("html",)).get_content()
+
+
+def test_mailto_carries_subject_and_body():
+    mail = compose(ENTRY, GREETING, CLOSING, {"customer_name": "Ana & Bo"})
+    query = parse_qs(urlsplit(mail.mailto()).query)
+    assert query["subject"] == ["Re: Late parcel"]
+    assert unquote(mail.mailto()).count("Ana & Bo") == 1
+    assert query["body"][0] == mail.text
+
+
+def test_phone_script_fills_the_agent_name():
+    opening, points, missing = phone_script("This is {{ agent_name }}.", ENTRY,
+                                            {"agent_name": "Sam"})
+    assert "This is Sam." in opening and "{{ customer_name }}" in points
+    assert missing == ["customer_name"]
