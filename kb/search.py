@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from whoosh import collectors
 from whoosh import index as whoosh_index
 from whoosh import query as Q
 from whoosh.analysis import STOP_WORDS, LowercaseFilter, RegexTokenizer, StemmingAnalyzer
@@ -327,7 +328,14 @@ class SearchIndex:
                 query = Q.Every()
             else:
                 return Results(text, [], 0, did_you_mean, corrections, stems(" ".join(words)))
-        hits = searcher.search(query, limit=limit, filter=Q.And(filters) if filters else None)
+        # Whoosh's default top-N collector swaps in a "faster" matcher and skips
+        # blocks by their best possible score; with our boosted OR queries that
+        # drops true top hits (the top 3 differed from the first 3 of the top 100).
+        collector = collectors.TopCollector(limit, usequality=False, replace=0)
+        if filters:
+            collector = collectors.FilterCollector(collector, Q.And(filters), None)
+        searcher.search_with_collector(query, collector)
+        hits = collector.results()
         out = [self._hit(h, query_stems) for h in hits]
         return Results(text, out, hits.scored_length() if not hits.is_empty() else 0,
                        did_you_mean, corrections, stems(" ".join(words)))
