@@ -37,7 +37,7 @@ from kb.entry import Entry, EntryError
 from kb.sheet import SYNONYMS, Problem, Sheet
 from kb.store import is_entry_path, slug_of
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7  # 7: plain (non-compound) segment files
 STATE_FILE = "kb-state.json"
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 12
@@ -132,7 +132,12 @@ class SearchIndex:
         self.sheet = sheet
         self.store = sheet.store
         self._ix = None
-        self._local = threading.local()
+        # One searcher for all threads, used under this lock. A searcher per
+        # thread copies parts of the index into memory for each one (about 30 MB
+        # at 10,000 entries); searching is pure Python under the GIL, so threads
+        # gain nothing from searching side by side.
+        self._read_lock = threading.RLock()
+        self._shared = None  # (searcher, commit, spelling map or None)
         self._synonyms: tuple[str | None, list[tuple[tuple[str, ...], ...]]] = (None, [])
         self.commit: str | None = None
         self.problems: dict[str, str] = {}
@@ -187,10 +192,8 @@ class SearchIndex:
             return self._rebuild_locked(progress)
 
     def _rebuild_locked(self, progress) -> int:
-        searcher = getattr(self._local, "searcher", None)
-        if searcher is not None:
-            searcher.close()
-        self._local = threading.local()
+        with self._read_lock:
+            self._drop_searcher()
         if self._ix is not None:
             self._ix.close()
         if self.dir.exists():
@@ -204,7 +207,7 @@ class SearchIndex:
         # A large sheet is indexed by two processes (one per core here), about
         # twice as fast; each leaves its own segment, which search reads as one.
         procs = min(2, os.cpu_count() or 1) if len(paths) > PARALLEL_FROM else 1
-        writer = self._ix.writer(limitmb=128, procs=procs, multisegment=procs > 1)
+        writer = self._ix.writer(limitmb=128, procs=procs, multisegment=procs > 1, compound=False)
         try:
             for path in progress(paths) if progress else paths:
                 count += self._index_path(writer, path, head)
@@ -236,7 +239,7 @@ class SearchIndex:
         if changed is None or self._ix is None:
             self._rebuild_locked(progress)
             return "rebuilt"
-        writer = self._ix.writer()
+        writer = self._ix.writer(compound=False)
         try:
             for path in progress(changed) if progress else changed:
                 if is_entry_path(path):
@@ -281,15 +284,21 @@ class SearchIndex:
     # -- searching ----------------------------------------------------------------
 
     def _searcher(self):
-        """One searcher per thread, reopened when the index moved to another commit.
-        (whoosh's own up_to_date() misses commits that only delete documents.)"""
-        searcher = getattr(self._local, "searcher", None)
-        if searcher is None or self._local.commit != self.commit or not searcher.up_to_date():
-            if searcher is not None:
-                searcher.close()
-            searcher = self._ix.searcher()
-            self._local.searcher, self._local.commit = searcher, self.commit
+        """The shared searcher (hold `_read_lock`), reopened when the index moved to
+        another commit. (whoosh's own up_to_date() misses commits that only delete.)"""
+        if self._shared is not None:
+            searcher, commit, _ = self._shared
+            if commit == self.commit and searcher.up_to_date():
+                return searcher
+            self._drop_searcher()
+        searcher = self._ix.searcher()
+        self._shared = (searcher, self.commit, None)
         return searcher
+
+    def _drop_searcher(self) -> None:
+        if self._shared is not None:
+            self._shared[0].close()
+            self._shared = None
 
     def synonym_groups(self) -> list[tuple[tuple[str, ...], ...]]:
         """The synonym list as groups of stemmed phrases, cached per version."""
@@ -311,6 +320,11 @@ class SearchIndex:
         self.ensure_fresh()
         text = (text or "")[:MAX_QUERY_CHARS]
         limit = max(1, min(int(limit or 10), 100))
+        with self._read_lock:
+            return self._search(text, limit, tag, category, typing)
+
+    def _search(self, text: str, limit: int, tag: str | None, category: str | None,
+                typing: bool) -> Results:
         searcher = self._searcher()
         words = [t.text for t in _words(text)][:MAX_WORDS]
         corrected, corrections, prefix_word = self._correct(searcher, words, typing)
@@ -379,15 +393,15 @@ class SearchIndex:
     def _spelling_words(self, reader) -> dict[tuple[str, int], list[str]]:
         """The sheet's words by (first letter, length), built once per index version,
         so a correction compares a typo with a few dozen words, not the whole lexicon."""
-        cached = getattr(self._local, "spelling", None)
-        if cached is not None and cached[0] == self.commit:
-            return cached[1]
+        searcher, commit, cached = self._shared
+        if cached is not None:
+            return cached
         groups: dict[tuple[str, int], list[str]] = {}
         for raw in reader.lexicon("spell"):
             term = raw.decode("utf-8") if isinstance(raw, bytes) else raw
             if term.isalpha():
                 groups.setdefault((term[0], len(term)), []).append(term)
-        self._local.spelling = (self.commit, groups)
+        self._shared = (searcher, commit, groups)
         return groups
 
     def _suggest(self, reader, word: str) -> str | None:
@@ -492,33 +506,34 @@ class SearchIndex:
             filters.append(Q.Term("tags", tag.lower()))
         if category:
             filters.append(Q.Term("category", category))
-        searcher = self._searcher()
-        hits = searcher.search(Q.And(filters), limit=None, sortedby="slug")
-        rows = [{"slug": h["slug"], "title": h["title"], "category": h.get("category", ""),
-                 "tags": [t for t in h.get("tags", "").split(",") if t]} for h in hits]
+        with self._read_lock:
+            hits = self._searcher().search(Q.And(filters), limit=None, sortedby="slug")
+            rows = [{"slug": h["slug"], "title": h["title"], "category": h.get("category", ""),
+                     "tags": [t for t in h.get("tags", "").split(",") if t]} for h in hits]
         return sorted(rows, key=lambda r: r["title"].lower())
 
     def facets(self) -> dict[str, list[str]]:
-        searcher = self._searcher()
-        reader = searcher.reader()
-        return {
-            "tags": sorted(t.decode() if isinstance(t, bytes) else t
-                           for t in reader.field_terms("tags")),
-            "categories": sorted(c.decode() if isinstance(c, bytes) else c
-                                 for c in reader.field_terms("category")),
-        }
+        with self._read_lock:
+            reader = self._searcher().reader()
+            return {
+                "tags": sorted(t.decode() if isinstance(t, bytes) else t
+                               for t in reader.field_terms("tags")),
+                "categories": sorted(c.decode() if isinstance(c, bytes) else c
+                                     for c in reader.field_terms("category")),
+            }
 
     def category_counts(self) -> dict[str, int]:
-        reader = self._searcher().reader()
-        return {c: reader.doc_frequency("category", c) for c in self.facets()["categories"]}
+        with self._read_lock:
+            reader = self._searcher().reader()
+            return {c: reader.doc_frequency("category", c) for c in self.facets()["categories"]}
 
     def doc_count(self) -> int:
-        return self._searcher().doc_count()
+        with self._read_lock:
+            return self._searcher().doc_count()
 
     def close(self) -> None:
-        searcher = getattr(self._local, "searcher", None)
-        if searcher is not None:
-            searcher.close()
+        with self._read_lock:
+            self._drop_searcher()
         if self._ix is not None:
             self._ix.close()
 

@@ -63,7 +63,7 @@ def parse_placeholders(text: str) -> dict[str, dict[str, str]]:
 class Sheet:
     """Entries and shared parts, with a small parse cache keyed by blob id."""
 
-    def __init__(self, store: ContentStore, cache_size: int = 20_000):
+    def __init__(self, store: ContentStore, cache_size: int = 2_000):
         self.store = store
         self._cache: OrderedDict[str, Entry | EntryError] = OrderedDict()
         self._cache_size = cache_size

@@ -92,7 +92,8 @@ def starter_index(tmp_path_factory) -> SearchIndex:
     store = ContentStore.open_or_create(base / "content", STARTER)
     ix = SearchIndex(base / "index", Sheet(store))
     ix.open()
-    return ix
+    yield ix
+    ix.close()
 
 
 PASSWORD = "correct-horse-1"
