@@ -153,3 +153,24 @@ def test_rebuild_recovers_from_a_damaged_index(tmp_path, store, sheet):
     assert ix.open() == "rebuilt"
     assert slugs(ix.search("smashed"))[0] == "item-arrived-damaged"
     ix.close()
+
+
+def test_scores_equal_whoosh_own_bm25f_after_edits_and_deletes(index, sheet):
+    """Search adds up BM25F per posting list itself; it must rank and score exactly
+    as whoosh's own OR matcher does, also once edits leave deleted documents behind."""
+    from kb.search import _words
+
+    entry = sheet.entry("refund-status")
+    sheet.save_entry(entry.__class__(**{**entry.__dict__, "answer": "Refund sent, money back."}),
+                     message="Edit", author=TARA)
+    sheet.write({"wrong-colour.md": None}, message="Remove", author=TARA)
+    for text in ["box smashed money back", "refund", "cracked colour shade", "where is my money"]:
+        got = {h.slug: h.score for h in index.search(text, limit=100).hits}
+        with index._read_lock:  # the same query, scored by whoosh's own matcher
+            searcher = index._searcher()
+            words, _, prefix = index._correct(searcher, [t.text for t in _words(text)], False)
+            query, _ = index._build_query(words, prefix, searcher.reader())
+            expected = {h["slug"]: h.score for h in searcher.search(query, limit=None)}
+        assert got.keys() == expected.keys() and got
+        for slug, score in expected.items():
+            assert got[slug] == pytest.approx(score, rel=1e-9)
