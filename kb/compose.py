@@ -95,7 +95,7 @@ class Email:
 _MARK = "\u2063kb{}\u2063"  # invisible separators: Markdown leaves them alone
 
 
-def _render_with_values(markdown_text: str, values: dict[str, str]) -> Markup:
+def render_filled(markdown_text: str, values: dict[str, str]) -> Markup:
     """Render Markdown with placeholders kept out of the Markdown parser's reach,
     then put the escaped values (or a flagged placeholder) into the safe HTML."""
     names: list[str] = []
@@ -130,7 +130,7 @@ def compose(
     text = "\n".join(line.rstrip() for line in fill(source, filled_values).splitlines()) + "\n"
     subject = fill(f"Re: {entry.title}", filled_values)
     return Email(
-        subject=subject, text=text, html=_render_with_values(source, filled_values),
+        subject=subject, text=text, html=render_filled(source, filled_values),
         missing=missing, placeholders=names,
     )
 
@@ -141,5 +141,5 @@ def phone_script(opening: str, entry: Entry, values: dict[str, object] | None,
     filled_values = {k: v for k, v in (defaults or {}).items() if v}
     filled_values.update(clean_values(values))
     missing = [n for n in placeholders_in(opening, entry.phone) if n not in filled_values]
-    return (_render_with_values(opening, filled_values),
-            _render_with_values(entry.phone, filled_values), missing)
+    return (render_filled(opening, filled_values),
+            render_filled(entry.phone, filled_values), missing)

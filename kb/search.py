@@ -28,8 +28,15 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh import query as Q
-from whoosh.analysis import STOP_WORDS, LowercaseFilter, RegexTokenizer, StemmingAnalyzer
+from whoosh.analysis import (
+    STOP_WORDS,
+    LowercaseFilter,
+    RegexTokenizer,
+    StemFilter,
+    StopFilter,
+)
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.lang.porter import stem as porter_stem
 from whoosh.support.levenshtein import distance as edit_distance
 from whoosh.writing import MERGE_SMALL
 
@@ -37,7 +44,7 @@ from kb.entry import Entry, EntryError
 from kb.sheet import SYNONYMS, Problem, Sheet
 from kb.store import is_entry_path, slug_of
 
-SCHEMA_VERSION = 7  # 7: plain (non-compound) segment files
+SCHEMA_VERSION = 8  # 7: plain (non-compound) segment files; 8: doubled consonants
 STATE_FILE = "kb-state.json"
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 12
@@ -55,7 +62,20 @@ BOOSTS = {"lead": 3.0, "body": 1.0}
 SYNONYM_WEIGHT = 0.8
 PREFIX_WEIGHT = 0.6
 
-_stem = StemmingAnalyzer()
+
+
+def _porter(word: str) -> str:
+    """Porter stemming with the rule whoosh's stemmer leaves out: after -ed or
+    -ing, a doubled final consonant is undone ("wrapping" and "stopped" become
+    "wrap" and "stop", as "wrap" and "stop" do)."""
+    stemmed = porter_stem(word)
+    if (word.endswith(("ed", "ing")) and len(stemmed) > 3 and stemmed[-1] == stemmed[-2]
+            and stemmed[-1] not in "aeioulsz"):
+        return stemmed[:-1]
+    return stemmed
+
+
+_stem = RegexTokenizer() | LowercaseFilter() | StopFilter() | StemFilter(stemfn=_porter)
 _words = RegexTokenizer(r"[^\W_]+(?:'[^\W_]+)?") | LowercaseFilter()
 _STOP = frozenset(STOP_WORDS)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dulwich.diff_tree import tree_changes
 from dulwich.file import FileLocked
-from dulwich.objects import Blob, Commit, Tree
+from dulwich.objects import Blob, Commit, Tree, serialize_tree, sorted_tree_items
 from dulwich.repo import Repo
 
 BRANCH = b"refs/heads/main"
@@ -101,6 +101,10 @@ class ContentStore:
                 f"{self.path} is not a git repository. Point KB_DATA_DIR at the content "
                 "repository, or at an empty folder to start a new sheet."
             ) from exc
+        # Fast zlib for new loose objects: a 10,000-entry tree is 700 KB, and the
+        # default level spends ~18 ms of every save on it (level 1: ~7 ms).
+        # `git gc` packs and delta-compresses them later as usual.
+        self.repo.object_store.loose_compression_level = 1
         self._lock_path = Path(self.repo.controldir()) / "kb-write.lock"
         self._thread_lock = threading.Lock()
         self._tree_cache: dict[bytes, dict[str, bytes]] = {}
@@ -326,12 +330,16 @@ class ContentStore:
         return self._write_tree(root)
 
     def _write_tree(self, node: dict) -> bytes:
-        tree = Tree()
+        entries = {}
         for name, child in node.items():
             if isinstance(child, dict):
-                tree.add(name.encode(), _DIR_MODE, self._write_tree(child))
+                entries[name.encode()] = (_DIR_MODE, self._write_tree(child))
             else:
-                tree.add(name.encode(), _FILE_MODE, child)
+                entries[name.encode()] = (_FILE_MODE, child)
+        # Serialised in one piece: a Tree built entry by entry is compressed
+        # entry by entry (10,000 zlib calls for a 10,000-entry sheet).
+        raw = b"".join(serialize_tree(sorted_tree_items(entries, False)))
+        tree = Tree.from_raw_string(Tree.type_num, raw)
         if tree.id not in self.repo.object_store:
             self.repo.object_store.add_object(tree)
         return tree.id

@@ -110,7 +110,33 @@ def gaps(db: Database, days: int = 90, limit: int = 100) -> list[Gap]:
                 gap.queries.append(row.query)
             gap.last = max(gap.last or row.at, row.at)
     ranked = sorted(groups.values(), key=lambda g: (-g.count, -g.zero_results, g.words))
-    return ranked[:limit]
+    return merge_similar(ranked)[:limit]
+
+
+def similar_words(a: set[str], b: set[str]) -> bool:
+    """Two searches ask for the same thing when at least half of all their words
+    are shared: "assemble" and "someone to assemble it", "loyalty points" and
+    "loyalty points missing" (stop words are already gone), but not "order" and
+    "order gift wrap"."""
+    return bool(a and b) and len(a & b) / len(a | b) >= 0.5
+
+
+def merge_similar(ranked: list[Gap]) -> list[Gap]:
+    """Fold each group into the first more frequent group worded alike."""
+    merged: list[tuple[set[str], Gap]] = []
+    for gap in ranked:
+        words = set(gap.words.split())
+        home = next((g for w, g in merged if similar_words(w, words)), None)
+        if home is None:
+            merged.append((words, Gap(gap.words, gap.count, list(gap.queries),
+                                      gap.zero_results, gap.last)))
+            continue
+        home.count += gap.count
+        home.zero_results += gap.zero_results
+        home.queries += [q for q in gap.queries if q not in home.queries]
+        if gap.last and (home.last is None or gap.last > home.last):
+            home.last = gap.last
+    return sorted((g for _, g in merged), key=lambda g: (-g.count, -g.zero_results, g.words))
 
 
 @dataclass

@@ -119,6 +119,12 @@ def test_printable_sheet_of_all_or_one_category(client):
     assert "On the phone" in html and "Email answer" in html and "print.css" in html
     one = client.get("/print?category=Returns and refunds").get_data(as_text=True)
     assert "Refund status" in one and "Item arrived damaged" not in one
+    # the shared parts carry the company and the printing agent's name; the blanks
+    # an agent fills per customer stay visible and marked
+    assert "Thanks for calling Northwind Home, this is Alice Example." in one
+    assert "{{ company_name }}" not in one and "{{ agent_name }}" not in one
+    assert '<mark class="missing">{{ customer_name }}</mark>' in one
+    assert '<mark class="missing">{{ amount }}</mark>' in one
 
 
 def test_openapi_document_describes_every_api_route(client, app):
@@ -149,3 +155,21 @@ def test_trainers_export_the_sheet_as_csv_and_xlsx(trainer, client):
     book.close()
     assert "Refund status" in values
     assert client.get("/export.csv").status_code == 403
+
+
+def test_gaps_group_similar_wordings_but_not_a_shared_common_word(client, trainer):
+    # one of each pair from another agent, so no search reads as the other one typed on
+    for text in ["assemble", "loyalty points", "gift wrap order"]:
+        search(client, text)
+    for text in ["someone to assemble it", "loyalty points missing", "order gift wrapping",
+                 "orders"]:
+        search(trainer, text)
+    html = trainer.get("/gaps").get_data(as_text=True)
+    rows = re.findall(r"<tr><td>(.*?)</td>\s*<td>(\d+)</td>", html, re.S)
+    groups = {frozenset(re.findall(r"<q>(.*?)</q>", cells)): int(n) for cells, n in rows}
+    assert groups == {
+        frozenset({"assemble", "someone to assemble it"}): 2,
+        frozenset({"loyalty points", "loyalty points missing"}): 2,
+        frozenset({"gift wrap order", "order gift wrapping"}): 2,  # wrap, wrapping: one stem
+        frozenset({"orders"}): 1,  # shares only "order" with the gift wrap group
+    }

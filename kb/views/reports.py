@@ -23,9 +23,9 @@ from flask_login import current_user
 from kb import usage
 from kb.app import services
 from kb.auth import database, role_required, safe_next
+from kb.compose import render_filled
 from kb.entry import entry_overdue, review_due
 from kb.openapi import spec
-from kb.render import to_html
 from kb.store import ConflictError
 from kb.users import person_of
 
@@ -119,10 +119,16 @@ def printable():
     chosen.sort(key=lambda e: (e.category.lower(), e.title.lower()))
     categories = sorted({e.category for e in entries if e.published and e.category})
     sheet = services().sheet
+    values = services().defaults()  # company name and the printing agent's own name
+
+    def render(text: str):  # other placeholders stay visible, marked as blanks to fill
+        return render_filled(text, values)
+
     return render_template(
         "print.html", entries=chosen, category=category, categories=categories,
-        render=to_html, greeting=sheet.part("greeting"), closing=sheet.part("closing"),
-        opening=sheet.part("phone_opening"), today=dt.date.today())
+        render=render, greeting=render(sheet.part("greeting")),
+        closing=render(sheet.part("closing")), opening=render(sheet.part("phone_opening")),
+        today=dt.date.today())
 
 
 @bp.get("/export.<fmt>")
