@@ -18,6 +18,8 @@ if not shutil.which(CHROMIUM):  # pragma: no cover - scripts/test.sh installs it
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
+from kb import proposals  # noqa: E402
+from kb.users import get_user  # noqa: E402
 from tests.conftest import PASSWORD, TARA  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -303,6 +305,27 @@ def _overlap(a, b):
                 or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
 
 
+def _header_is_tidy(page, width):
+    """The brand on one line; every header link and button on screen, none on another."""
+    brand = page.locator(".top .brand")
+    line = brand.evaluate("el => parseFloat(getComputedStyle(el).lineHeight)")
+    height = _box(page, ".top .brand")["height"]
+    assert height < 2 * line, f"the brand wraps at {width}px: {height}px tall, lines {line}px"
+    items = page.locator(".top a:not(.skip), .top button")
+    boxes = []
+    for i in range(items.count()):
+        box, text = items.nth(i).bounding_box(), items.nth(i).inner_text()
+        assert box is not None, f"header item {text!r} is not rendered at {width}px"
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (
+            f"header item {text!r} is off screen at {width}px: {box}")
+        assert box["height"] < 2 * line, f"header item {text!r} wraps at {width}px: {box}"
+        clipped = items.nth(i).evaluate("el => el.scrollWidth > el.clientWidth + 1")
+        assert not clipped, f"header item {text!r} is cut short at {width}px"
+        for other, other_box in boxes:
+            assert not _overlap(box, other_box), f"{text!r} overlaps {other!r} at {width}px"
+        boxes.append((text, box))
+
+
 @pytest.mark.parametrize("width,height", [(1280, 800), (375, 812)])
 def test_main_pages_fit_the_screen(browser, server, width, height):
     SHOTS.mkdir(exist_ok=True)
@@ -310,6 +333,7 @@ def test_main_pages_fit_the_screen(browser, server, width, height):
     page = context.new_page()
     sign_in(page, "alice")
     page.goto("/")
+    _header_is_tidy(page, width)
     page.locator("#q").press_sequentially("refund", delay=10)
     expect(page.locator("#results li")).not_to_have_count(0)
     search, result = _box(page, "#q"), _box(page, "#results li")
@@ -326,6 +350,27 @@ def test_main_pages_fit_the_screen(browser, server, width, height):
     context.close()
 
 
+@pytest.mark.parametrize("width", [1280, 375])
+def test_trainer_header_is_tidy(browser, server, width):
+    """A trainer has the longest nav: it still fits, and a Tab shows where focus is."""
+    SHOTS.mkdir(exist_ok=True)
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 700})
+    page = context.new_page()
+    sign_in(page, "tara")
+    page.goto("/proposals")
+    _header_is_tidy(page, width)
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, "the page scrolls sideways"
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # the brand
+    page.keyboard.press("Tab")  # the first nav link
+    expect(page.locator(".top nav a").first).to_be_focused()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", "")
+    page.screenshot(path=str(SHOTS / f"header-trainer-{width}.png"))
+    context.close()
+
+
 def test_focus_is_visible_and_fields_are_labelled(page):
     page.goto("/e/refund-status")
     page.keyboard.press("Tab")
@@ -337,3 +382,138 @@ def test_focus_is_visible_and_fields_are_labelled(page):
         " && !el.textContent.trim() && !el.classList.contains('visually-hidden'))"
         ".map(el => el.outerHTML)")
     assert unlabelled == []
+
+
+# -- contrast (WCAG 2.1 AA) -----------------------------------------------------------
+
+# Every visible element with its own text (plus form fields and their placeholders): its
+# colour against the background it is painted on, found by walking up the ancestors and
+# blending any see-through layers. Returns the offenders and the body's luminance.
+CONTRAST_JS = """(rootSelector) => {
+  const rgba = s => {
+    const m = s.match(/^rgba?\\(([^)]+)\\)$/);
+    if (!m) throw new Error('cannot read colour ' + s);
+    const [r, g, b, a = 1] = m[1].split(/[\\s,\\/]+/).map(Number);
+    return [r, g, b, a];
+  };
+  const over = (top, below) => [0, 1, 2].map(i => top[i] * top[3] + below[i] * (1 - top[3]));
+  const background = el => {
+    const layers = [];
+    for (let e = el; e && layers.every(c => c[3] < 1); e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.unshift(c);
+    }
+    return layers.reduce((below, c) => over(c, below), [255, 255, 255]);
+  };
+  const luminance = rgb => {
+    const [r, g, b] = rgb.map(v => v / 255)
+      .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const ratio = (a, b) => {
+    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const hex = rgb => '#' + rgb.map(v => Math.round(v).toString(16).padStart(2, '0')).join('');
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+    + [...el.classList].map(c => '.' + c).join('');
+
+  const offenders = [];
+  const check = (el, what, style, part = '') => {
+    const bg = background(el);
+    const fg = over(rgba(style.color), bg);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && parseInt(style.fontWeight) >= 700);
+    const need = large ? 3 : 4.5;
+    const got = ratio(fg, bg);
+    if (got < need) {
+      offenders.push(`${name(el)}${part} "${what.trim().slice(0, 40)}": ${hex(fg)} on ${hex(bg)}`
+                     + ` = ${got.toFixed(2)} (needs ${need})`);
+    }
+  };
+  const fields = 'input:not([type=hidden], [type=checkbox], [type=radio]), textarea, select';
+  const root = document.querySelector(rootSelector);
+  for (const el of [root, ...root.querySelectorAll('*')]) {
+    const box = el.getBoundingClientRect();
+    const shown = el.checkVisibility({visibilityProperty: true, opacityProperty: true})
+      && box.width > 1 && box.height > 1 && box.right > 0;  // not .visually-hidden, not .skip
+    if (!shown) continue;
+    if (el.matches(fields)) {
+      check(el, el.value || '(field)', getComputedStyle(el));
+      if (el.placeholder) {
+        check(el, el.placeholder, getComputedStyle(el, '::placeholder'), '::placeholder');
+      }
+      continue;
+    }
+    const text = [...el.childNodes].filter(n => n.nodeType === Node.TEXT_NODE)
+      .map(n => n.data).join('');
+    if (text.trim()) check(el, text, getComputedStyle(el));
+  }
+  return {offenders, body: luminance(background(document.body))};
+}"""
+
+
+def _contrast(page, root="body"):
+    return page.evaluate(CONTRAST_JS, root)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_meets_wcag_aa(browser, server, app, scheme):
+    SHOTS.mkdir(exist_ok=True)
+    kb = app.extensions["kb"]
+    db = app.extensions["kb_db"]
+    tara = get_user(db, "tara")
+    text = kb.sheet.store.read("refund-status.md").text.replace("was sent on", "left us on")
+    proposals.create(db, kb.sheet, tara, "refund-status", text, "clearer",
+                     base_version=kb.sheet.entry("refund-status").version, is_new=False)
+    context = browser.new_context(base_url=server, color_scheme=scheme,
+                                  viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    found: dict[str, list[str]] = {}
+
+    def audit(label, root="body"):
+        result = _contrast(page, root)
+        found[label] = result["offenders"]
+        return result
+
+    page.goto("/login")
+    body = audit("login")["body"]
+    if scheme == "dark":
+        assert body < 0.2, f"dark scheme asked for, but the page background is light ({body:.2f})"
+    else:
+        assert body > 0.8, f"light scheme asked for, but the page background is dark ({body:.2f})"
+    sign_in(page, "tara")
+    audit("search, empty")
+    page.goto("/")
+    page.locator("#q").press_sequentially("refund smashed", delay=10)
+    expect(page.locator("#results li mark").first).to_be_visible()
+    audit("search with results")
+    page.screenshot(path=str(SHOTS / f"search-{scheme}.png"))
+    page.locator("#q").evaluate("el => el.blur()")
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).to_be_visible()
+    audit("shortcuts overlay", "#shortcuts .card")
+    page.goto("/e/item-arrived-damaged")
+    expect(page.locator("#preview mark.missing").first).to_be_visible()
+    audit("entry")
+    page.screenshot(path=str(SHOTS / f"entry-{scheme}.png"), full_page=True)
+    page.goto("/?q=wobbly+table")
+    expect(page.locator("#no-results")).to_be_visible()
+    audit("no results")
+    page.goto("/propose")
+    audit("propose")
+    page.goto("/proposals")
+    expect(page.locator("table.list")).to_contain_text("refund-status")
+    audit("my proposals")
+    page.goto("/review")
+    expect(page.locator("#queue")).to_contain_text("refund-status")
+    audit("review queue")
+    page.locator("#queue >> text=Review").click()
+    expect(page.locator("table.diff")).to_contain_text("left us on")
+    audit("review")
+    page.screenshot(path=str(SHOTS / f"review-{scheme}.png"), full_page=True)
+    context.close()
+    report = [f"{label}: {line}" for label, lines in found.items() for line in lines]
+    if report:
+        pytest.fail(f"text below WCAG AA contrast ({scheme} scheme):\n" + "\n".join(report),
+                    pytrace=False)
