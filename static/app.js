@@ -295,4 +295,7 @@ function initShortcuts() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { initShortcuts(); initSearch(); initCompose(); });
+document.addEventListener("DOMContentLoaded", () => {
+  initShortcuts(); initSearch(); initCompose();
+  document.documentElement.dataset.ready = "1";  // the keys work from here on
+});

@@ -65,6 +65,11 @@ def sign_in(page, username: str) -> None:
     page.wait_for_url("**/")
 
 
+def keys_ready(page) -> None:
+    """After a navigation the keyboard shortcuts work once the page's script has run."""
+    page.wait_for_selector("html[data-ready]", state="attached")
+
+
 def clipboard(page) -> dict[str, str]:
     return page.evaluate("""async () => {
         const out = {};
@@ -148,6 +153,7 @@ def test_keyboard_only_from_search_to_clipboard(page):
     expect(page.locator("#results li a.selected")).to_contain_text("Refund status")
     page.keyboard.press("Enter")
     expect(page.locator("#entry h1")).to_have_text("Refund status")
+    keys_ready(page)
     page.keyboard.press("Tab")  # first Tab lands in the first placeholder field
     expect(page.locator("input[name=customer_name]")).to_be_focused()
     page.keyboard.type("Ana")
@@ -171,6 +177,7 @@ def test_escape_goes_back_to_search_with_the_query_kept(page):
     expect(page.locator("#results li a.selected")).to_contain_text("Item arrived damaged")
     page.keyboard.press("Enter")
     expect(page.locator("#entry h1")).to_have_text("Item arrived damaged")
+    keys_ready(page)
     page.keyboard.press("Escape")
     page.wait_for_url("**/?q=box+smashed")
     expect(page.locator("#q")).to_have_value("box smashed")
@@ -517,3 +524,18 @@ def test_text_contrast_meets_wcag_aa(browser, server, app, scheme):
     if report:
         pytest.fail(f"text below WCAG AA contrast ({scheme} scheme):\n" + "\n".join(report),
                     pytrace=False)
+
+
+def test_pages_load_without_errors_or_failed_requests(page):
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    page.on("response", lambda r: problems.append(f"{r.status}: {r.url}")
+            if r.status >= 400 else None)
+    for url in ["/", "/?q=box+smashed", "/e/item-arrived-damaged", "/print", "/proposals",
+                "/propose", "/history/item-arrived-damaged.md"]:
+        page.goto(url)
+        page.wait_for_load_state("networkidle")  # the icon and late fetches too
+    assert problems == []
