@@ -70,6 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(settings)
     app.extensions["kb"] = open_services(settings)
+    app.extensions["kb"].index.warm()  # the first agent's search should not pay for it
     db = Database(settings["DATABASE_URL"])
     app.extensions["kb_db"] = db
     csrf.init_app(app)

@@ -318,6 +318,16 @@ class SearchIndex:
             key: value for key, value in lengths.items() if key[0] in live})
         return searcher
 
+    def warm(self) -> None:
+        """Do at start-up what the first search would: open the searcher, read the
+        spelling words and field lengths, so the first agent does not wait for it."""
+        with self._read_lock:
+            searcher = self._searcher()
+            self._spelling_words(searcher.reader())
+            for sub, _ in searcher.leaf_searchers():
+                for name in BOOSTS:
+                    _field_lengths(sub, name, self._shared.lengths)
+
     def _drop_searcher(self) -> None:
         if self._shared is not None:
             self._shared.searcher.close()
