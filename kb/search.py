@@ -63,7 +63,6 @@ SYNONYM_WEIGHT = 0.8
 PREFIX_WEIGHT = 0.6
 
 
-
 def _porter(word: str) -> str:
     """Porter stemming with the rule whoosh's stemmer leaves out: after -ed or
     -ing, a doubled final consonant is undone ("wrapping" and "stopped" become

@@ -109,8 +109,11 @@ def gaps(db: Database, days: int = 90, limit: int = 100) -> list[Gap]:
             if row.query not in gap.queries:
                 gap.queries.append(row.query)
             gap.last = max(gap.last or row.at, row.at)
-    ranked = sorted(groups.values(), key=lambda g: (-g.count, -g.zero_results, g.words))
-    return merge_similar(ranked)[:limit]
+    return merge_similar(sorted(groups.values(), key=_most_searched))[:limit]
+
+
+def _most_searched(gap: Gap) -> tuple:
+    return (-gap.count, -gap.zero_results, gap.words)
 
 
 def similar_words(a: set[str], b: set[str]) -> bool:
@@ -136,7 +139,7 @@ def merge_similar(ranked: list[Gap]) -> list[Gap]:
         home.queries += [q for q in gap.queries if q not in home.queries]
         if gap.last and (home.last is None or gap.last > home.last):
             home.last = gap.last
-    return sorted((g for _, g in merged), key=lambda g: (-g.count, -g.zero_results, g.words))
+    return sorted((g for _, g in merged), key=_most_searched)
 
 
 @dataclass

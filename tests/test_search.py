@@ -158,11 +158,13 @@ def test_rebuild_recovers_from_a_damaged_index(tmp_path, store, sheet):
 def test_scores_equal_whoosh_own_bm25f_after_edits_and_deletes(index, sheet):
     """Search adds up BM25F per posting list itself; it must rank and score exactly
     as whoosh's own OR matcher does, also once edits leave deleted documents behind."""
+    from dataclasses import replace
+
     from kb.search import _words
 
     entry = sheet.entry("refund-status")
-    sheet.save_entry(entry.__class__(**{**entry.__dict__, "answer": "Refund sent, money back."}),
-                     message="Edit", author=TARA)
+    sheet.save_entry(replace(entry, answer="Refund sent, money back."), message="Edit",
+                     author=TARA)
     sheet.write({"wrong-colour.md": None}, message="Remove", author=TARA)
     for text in ["box smashed money back", "refund", "cracked colour shade", "where is my money"]:
         got = {h.slug: h.score for h in index.search(text, limit=100).hits}
