@@ -39,8 +39,8 @@ def main(ctx: click.Context, data_dir: str | None, index_dir: str | None) -> Non
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create the content repository and the search index if they are missing."""
-    from kb.app import open_services
     from kb.db import Database
+    from kb.services import open_services
     from kb.users import ensure_first_admin
 
     settings = _settings(ctx)
@@ -106,7 +106,7 @@ def _person(name: str | None) -> Person:
 @click.pass_context
 def import_cmd(ctx: click.Context, file: Path, author: str | None, message: str | None) -> None:
     """Import a spreadsheet (CSV or XLSX) with Complaint and Answer columns."""
-    from kb.app import open_services
+    from kb.services import open_services
     from kb.spreadsheet import SpreadsheetError, import_sheet
 
     svc = open_services(_settings(ctx))
@@ -127,7 +127,7 @@ def import_cmd(ctx: click.Context, file: Path, author: str | None, message: str 
 @click.pass_context
 def export_cmd(ctx: click.Context, file: Path) -> None:
     """Write the sheet to a CSV (or .xlsx) file."""
-    from kb.app import open_services
+    from kb.services import open_services
     from kb.spreadsheet import export_sheet
 
     svc = open_services(_settings(ctx))

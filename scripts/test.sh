@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages the tests use for real: Chromium for the browser tests (never a
+# downloaded browser). `env` sets the variable whether or not sudo is in front.
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 if [ ! -x /usr/bin/chromium ]; then
-  # The browser tests drive Debian's Chromium (never a downloaded browser).
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -q
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 
 python3 -m venv .venv

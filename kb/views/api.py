@@ -9,9 +9,7 @@ from flask_login import current_user
 
 from kb import proposals as P
 from kb import usage
-from kb.app import services
 from kb.auth import database, role_required
-from kb.checks import check_entry, rules_for
 from kb.compose import compose, phone_script
 from kb.entry import (
     SLUG_RE,
@@ -24,8 +22,10 @@ from kb.entry import (
 )
 from kb.history import restore, text_at, unified
 from kb.render import to_html
+from kb.services import services
 from kb.store import ConflictError, StoreError, entry_path
 from kb.users import person_of
+from kb.views.common import entry_findings, load_entry
 
 bp = Blueprint("api", __name__)
 
@@ -52,18 +52,6 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
         return max(low, min(high, int(raw)))
     except ValueError:
         abort(400, description=f"'{name}' must be a whole number between {low} and {high}.")
-
-
-def load_entry(slug: str):
-    """The entry for a route, or a 404 / clear error for a missing or broken file."""
-    try:
-        entry = services().sheet.entry(slug)
-    except (EntryError, StoreError) as exc:
-        abort(422, description=f"The entry file {slug}.md cannot be read: {exc}. "
-                               "A trainer needs to fix the file.")
-    if entry is None or entry.status == "retired":
-        abort(404, description=f"There is no entry called '{slug}'. Search for it instead.")
-    return entry
 
 
 @bp.get("/search")
@@ -316,9 +304,3 @@ def entry_checks(slug: str):
     findings = entry_findings(found)
     return jsonify(slug=slug, findings=[asdict(f) for f in findings],
                    errors=sum(f.level == "error" for f in findings))
-
-
-def entry_findings(entry) -> list:
-    """The answer checks for an entry, with the team's rules and placeholders."""
-    sheet = services().sheet
-    return check_entry(entry, rules_for(sheet), set(sheet.placeholders()) or None)

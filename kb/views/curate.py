@@ -6,14 +6,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from kb import proposals as P
-from kb.app import services
 from kb.auth import database, role_required
 from kb.entry import EntryError, entry_from_fields, fields_of, parse_entry, serialize_entry, slugify
 from kb.history import restore, side_by_side, text_at
+from kb.services import services
 from kb.sheet import PARTS, PLACEHOLDERS, SYNONYMS
 from kb.store import ConflictError, StoreError, entry_path, is_entry_path, slug_of
 from kb.users import person_of
-from kb.views.api import entry_findings
+from kb.views.common import entry_findings
 
 bp = Blueprint("curate", __name__)
 

@@ -6,13 +6,13 @@ from flask import Blueprint, Response, render_template, request, url_for
 from flask_login import current_user
 
 from kb import usage
-from kb.app import services
 from kb.auth import database, role_required
 from kb.compose import compose, phone_script, placeholders_in
 from kb.entry import EntryError, entry_overdue
 from kb.history import side_by_side
 from kb.render import to_html
-from kb.views.api import load_entry
+from kb.services import services
+from kb.views.common import load_entry
 
 bp = Blueprint("pages", __name__)
 

@@ -21,11 +21,11 @@ from flask import (
 from flask_login import current_user
 
 from kb import usage
-from kb.app import services
 from kb.auth import database, role_required, safe_next
 from kb.compose import render_filled
 from kb.entry import entry_overdue, review_due
 from kb.openapi import spec
+from kb.services import services
 from kb.store import ConflictError
 from kb.users import person_of
 

@@ -1,0 +1,46 @@
+"""The parts every view needs (content store, sheet, search index), built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from kb.search import SearchIndex
+from kb.sheet import Sheet
+from kb.store import ContentStore
+
+
+@dataclass
+class Services:
+    """The parts every view needs, built once per app."""
+
+    store: ContentStore
+    sheet: Sheet
+    index: SearchIndex
+    company_name: str = ""
+
+    def defaults(self) -> dict[str, str]:
+        """Placeholder values the form starts from: company name, the agent's own name."""
+        from flask_login import current_user
+
+        values = {n: i["default"] for n, i in self.sheet.placeholders().items() if i["default"]}
+        if self.company_name:
+            values["company_name"] = self.company_name
+        if current_user and current_user.is_authenticated:
+            values["agent_name"] = current_user.name
+        return values
+
+
+def services() -> Services:
+    return current_app.extensions["kb"]
+
+
+def open_services(settings: dict[str, Any], progress=None) -> Services:
+    store = ContentStore.open_or_create(settings["DATA_DIR"], settings["SEED_DIR"])
+    sheet = Sheet(store)
+    index = SearchIndex(settings["INDEX_DIR"], sheet)
+    index.open(progress)
+    sheet.after_commit = index.catch_up
+    return Services(store, sheet, index, settings.get("COMPANY_NAME") or "")

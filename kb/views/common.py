@@ -1,0 +1,28 @@
+"""Helpers shared by the page, curation and API views."""
+
+from __future__ import annotations
+
+from flask import abort
+
+from kb.checks import check_entry, rules_for
+from kb.entry import EntryError
+from kb.services import services
+from kb.store import StoreError
+
+
+def load_entry(slug: str):
+    """The entry for a route, or a 404 / clear error for a missing or broken file."""
+    try:
+        entry = services().sheet.entry(slug)
+    except (EntryError, StoreError) as exc:
+        abort(422, description=f"The entry file {slug}.md cannot be read: {exc}. "
+                               "A trainer needs to fix the file.")
+    if entry is None or entry.status == "retired":
+        abort(404, description=f"There is no entry called '{slug}'. Search for it instead.")
+    return entry
+
+
+def entry_findings(entry) -> list:
+    """The answer checks for an entry, with the team's rules and placeholders."""
+    sheet = services().sheet
+    return check_entry(entry, rules_for(sheet), set(sheet.placeholders()) or None)
