@@ -28,13 +28,16 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 @pytest.fixture
 def server(app):
-    from waitress import create_server
+    from waitress import create_server, wasyncore
 
     srv = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.effective_port}"
-    srv.close()
+    # Stop in order: let in-flight requests finish, then close every socket from the
+    # server's own loop thread (closing them from here races its select() call).
+    srv.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    srv.trigger.pull_trigger(lambda: wasyncore.close_all(srv._map))
     thread.join(timeout=5)
 
 
