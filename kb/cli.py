@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from kb import config as kb_config
+from kb.errors import KbError
 from kb.store import Person, StoreError
 
 
@@ -17,14 +18,29 @@ def _settings(ctx: click.Context) -> dict:
 
 
 def _bar(label: str):
+    """A progress bar on a terminal; nothing at all in a pipe or a log, where a bar
+    cannot redraw and would leave a stray label among the command's output."""
     def progress(items):
         items = list(items)
+        if not sys.stderr.isatty():
+            yield from items
+            return
         with click.progressbar(items, label=label, file=sys.stderr) as bar:
             yield from bar
     return progress
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every kb error that reaches the command line is its message and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KbError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands)
 @click.option("--data-dir", envvar="KB_DATA_DIR", type=click.Path(file_okay=False),
               help="The content git repository (default: instance/content).")
 @click.option("--index-dir", envvar="KB_INDEX_DIR", type=click.Path(file_okay=False),

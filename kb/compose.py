@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -92,17 +93,25 @@ class Email:
         return msg.as_bytes()
 
 
-_MARK = "\u2063kb{}\u2063"  # invisible separators: Markdown leaves them alone
+def _marker_tag(text: str) -> str:
+    """A random tag that does not occur in `text`, so a marker built from it can
+    never be confused with anything the entry's author wrote."""
+    while True:
+        tag = "kb" + secrets.token_hex(6)
+        if tag not in text:
+            return tag
 
 
 def render_filled(markdown_text: str, values: dict[str, str]) -> Markup:
     """Render Markdown with placeholders kept out of the Markdown parser's reach,
     then put the escaped values (or a flagged placeholder) into the safe HTML."""
     names: list[str] = []
+    # Invisible separators around a per-call tag: Markdown leaves them alone.
+    tag = _marker_tag(markdown_text)
 
     def hide(match: re.Match) -> str:
         names.append(match.group(1))
-        return _MARK.format(len(names) - 1)
+        return f"\u2063{tag}-{len(names) - 1}\u2063"
 
     rendered = str(to_html(PLACEHOLDER_RE.sub(hide, markdown_text)))
 
@@ -112,7 +121,7 @@ def render_filled(markdown_text: str, values: dict[str, str]) -> Markup:
             return html.escape(values[name])
         return f'<mark class="missing">{{{{ {html.escape(name)} }}}}</mark>'
 
-    return Markup(re.sub("\u2063kb(\\d+)\u2063", show, rendered))
+    return Markup(re.sub(f"\u2063{tag}-(\\d+)\u2063", show, rendered))
 
 
 def compose(

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from kb.errors import KbError
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C build of the safe loader
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -27,7 +29,7 @@ KNOWN_FIELDS = (
 )
 
 
-class EntryError(ValueError):
+class EntryError(KbError, ValueError):
     """An entry file that cannot be read; the message says what to fix."""
 
 

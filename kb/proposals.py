@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from kb.db import Database, Proposal, User, utcnow
 from kb.entry import EntryError, parse_entry
+from kb.errors import KbError
 from kb.sheet import Sheet
 from kb.store import ConflictError, entry_path
 from kb.users import person_of
@@ -26,7 +27,7 @@ LABELS = {PENDING: "waiting for review", APPROVED: "approved", REJECTED: "reject
 _PEOPLE = (selectinload(Proposal.author), selectinload(Proposal.reviewer))
 
 
-class ProposalError(ValueError):
+class ProposalError(KbError, ValueError):
     """A proposal that cannot be made or reviewed as asked; says what to do."""
 
 

@@ -29,6 +29,7 @@ from kb.entry import (
     serialize_entry,
     slugify,
 )
+from kb.errors import KbError
 from kb.sheet import Sheet
 from kb.store import Person, entry_path, slug_of
 
@@ -58,9 +59,12 @@ EXPORT_COLUMNS = ("Complaint", "Answer", "Phone", "Phrasings", "Tags", "Category
 # What Excel leaves in a cell when it took text starting with "-" or "=" for a formula.
 _EXCEL_ERRORS = frozenset({"#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!"})
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# A CSV cell starting with one of these is run as a formula by spreadsheet programs
+# (=HYPERLINK(...), =cmd|...); OWASP's advice is to write it with a leading quote.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-class SpreadsheetError(Exception):
+class SpreadsheetError(KbError):
     """A file that cannot be imported at all; the message says what to do."""
 
 
@@ -176,6 +180,22 @@ def _table_rows(name: str, table: Iterable[list[str]]) -> tuple[list[str], Rows]
     return headers, rows
 
 
+def _formula_like(text: str) -> bool:
+    # Quotes already in front count too, so "'=x" exports as "''=x" and every text
+    # reads back exactly as it was written.
+    return text.lstrip("'").startswith(_FORMULA_STARTS)
+
+
+def neutralise_cell(text: str) -> str:
+    """A CSV cell no spreadsheet program will run as a formula."""
+    return "'" + text if _formula_like(text) else text
+
+
+def restore_cell(text: str) -> str:
+    """The text `neutralise_cell` was given."""
+    return text[1:] if text.startswith("'") and _formula_like(text) else text
+
+
 def _decode(raw: bytes, name: str) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16")  # Excel's "Unicode text" export
@@ -193,7 +213,8 @@ def _decode(raw: bytes, name: str) -> str:
 
 def _csv_table(text: str, name: str, delimiter: str) -> list[list[str]]:
     try:
-        return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+        return [[restore_cell(c) for c in r]
+                for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
     except csv.Error as exc:
         raise SpreadsheetError(
             f"{name} is not readable as CSV ({exc}). Open it in your spreadsheet program and "
@@ -497,7 +518,8 @@ def _write_csv(handle, rows: list[list]) -> None:
     writer = csv.writer(text)
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
-        writer.writerow([v.isoformat() if isinstance(v, dt.date) else v for v in row])
+        writer.writerow([v.isoformat() if isinstance(v, dt.date)
+                         else neutralise_cell(v) if isinstance(v, str) else v for v in row])
     text.flush()
     text.detach()
 

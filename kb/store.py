@@ -23,6 +23,8 @@ from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, Tree, serialize_tree, sorted_tree_items
 from dulwich.repo import Repo
 
+from kb.errors import KbError
+
 BRANCH = b"refs/heads/main"
 ENTRY_SUFFIX = ".md"
 SHEET_DIR = "_sheet"
@@ -30,7 +32,7 @@ _FILE_MODE = 0o100644
 _DIR_MODE = 0o040000
 
 
-class StoreError(Exception):
+class StoreError(KbError):
     """A problem with the content repository that the user can act on."""
 
 

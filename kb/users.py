@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kb.db import ROLES, Database, LoginAttempt, Token, User, utcnow
+from kb.errors import KbError
 from kb.store import Person
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
@@ -20,7 +21,7 @@ FAILED_LIMIT_IP = 20  # ... and per address, within the window
 FAILED_WINDOW = dt.timedelta(minutes=15)
 
 
-class UserError(ValueError):
+class UserError(KbError, ValueError):
     """A user operation that cannot be done; the message says why and what to do."""
 
 

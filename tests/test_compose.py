@@ -91,3 +91,16 @@ def test_phone_script_fills_the_agent_name():
                                             {"agent_name": "Sam"})
     assert "This is Sam." in opening and "{{ customer_name }}" in points
     assert missing == ["customer_name"]
+
+
+def test_text_holding_the_old_internal_marker_renders_as_written():
+    # "\u2063kb0\u2063" was once the marker for the first placeholder: text that
+    # contains it must neither crash nor swap in a value.
+    marker = "\u2063kb0\u2063"
+    entry = Entry("m", f"Odd {marker} title", f"Hi {{{{ customer_name }}}}, see {marker} and "
+                  "\u2063kb7\u2063.\n", f"- Say {marker}.\n")
+    mail = compose(entry, GREETING, CLOSING, {"customer_name": "Ana"})
+    assert f"see {marker} and" in mail.text and "Hi Ana," in mail.text
+    assert f"see {marker} and" in mail.html and "Hi Ana," in mail.html
+    opening, points, _ = phone_script("Hi {{ customer_name }}", entry, {})
+    assert marker in points and '<mark class="missing">{{ customer_name }}</mark>' in opening

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 
-from tests.conftest import TARA, entry_text
+from tests.conftest import TARA, csrf_from, entry_text
 
 
 def test_search_page_lists_the_sheet_when_empty(client):
@@ -95,3 +96,22 @@ def test_security_headers(client):
     response = client.get("/")
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_text_holding_an_invisible_marker_renders_composes_and_prints(client, trainer):
+    marker = "\u2063kb0\u2063"
+    page = trainer.get("/e/refund-status/edit").get_data(as_text=True)
+    base = re.search(r'name="base_version" value="([^"]+)"', page).group(1)
+    saved = trainer.post("/e/refund-status/edit", data={
+        "csrf_token": csrf_from(page), "base_version": base, "reason": "odd text",
+        "title": f"Refund status {marker}", "answer": f"Your refund {marker} of {{{{ amount }}}}.",
+        "phone": f"- Say {marker}.", "phrasings": "where is my money", "tags": "refund",
+        "category": "Returns and refunds", "status": "published"})
+    assert saved.status_code == 302
+    html = client.get("/e/refund-status?amount=12").get_data(as_text=True)
+    assert f"Your refund {marker} of 12." in html
+    composed = client.post("/api/compose/refund-status", json={"amount": "12"})
+    assert composed.status_code == 200
+    assert f"Your refund {marker} of 12." in composed.get_json()["text"]
+    printed = client.get("/print?category=Returns and refunds")
+    assert printed.status_code == 200 and f"Your refund {marker} of" in printed.get_data(True)

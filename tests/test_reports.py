@@ -149,6 +149,8 @@ def test_trainers_export_the_sheet_as_csv_and_xlsx(trainer, client):
     assert rows[0][:2] == ["Complaint", "Answer"]
     assert {r[0] for r in rows[1:]} == {"Item arrived damaged", "Refund status",
                                         "Colour differs from the website"}
+    # phone points start with "-": a spreadsheet would take them for formulas
+    assert all(r[2].startswith("'- ") for r in rows[1:])
     response = trainer.get("/export.xlsx")
     book = openpyxl.load_workbook(io.BytesIO(response.data), read_only=True)
     values = [row[0] for row in book.active.iter_rows(values_only=True)]

