@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -73,24 +74,58 @@ def init(ctx: click.Context) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--workers", envvar="KB_WORKERS", default=0, type=int,
+              help="Server processes (default: one per core; 1 runs waitress).")
+@click.option("--threads", envvar="KB_THREADS", default=8, show_default=True, type=int,
+              help="Threads per process.")
+@click.option("--max-connections", envvar="KB_MAX_CONNECTIONS", default=1000,
+              show_default=True, type=int, help="Open connections each process accepts.")
 @click.option("--debug", is_flag=True, help="Flask's reloading development server instead.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, threads: int, debug: bool) -> None:
-    """Start the web site (waitress, or Flask's dev server with --debug)."""
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
+          max_connections: int, debug: bool) -> None:
+    """Start the web site (gunicorn processes, waitress, or Flask's dev server with --debug)."""
     from kb.app import create_app
+    from kb.serving import ServeOptions, run
 
-    app = create_app(ctx.obj)
-    problems = app.extensions["kb"].index.problem_list()
-    for problem in problems:
-        click.echo(f"warning: {problem}", err=True)
-    click.echo(f"kb is running at http://{host}:{port}/  (Ctrl+C to stop)", err=True)
+    opts = ServeOptions(host, port, workers, threads, max_connections)
     if debug:
+        app = create_app(ctx.obj)
+        _warn_problems(app.extensions["kb"].index)
         app.run(host=host, port=port, debug=True, use_reloader=False)
         return
-    from waitress import serve as waitress_serve
+    make_app = partial(create_app, ctx.obj)
+    if opts.server == "gunicorn":
+        # Once, before the workers start: each then opens an index that is
+        # already caught up, and only one of them could create the first admin.
+        _prepare(_settings(ctx))
+    else:
+        app = create_app(ctx.obj)
+        _warn_problems(app.extensions["kb"].index)
+        make_app = partial(lambda built: built, app)
+    click.echo(f"kb is running at http://{host}:{port}/  ({opts.describe()}; Ctrl+C to stop)",
+               err=True)
+    run(make_app, opts)
 
-    waitress_serve(app, host=host, port=port, threads=threads, ident="kb")
+
+def _warn_problems(index) -> None:
+    for problem in index.problem_list():
+        click.echo(f"warning: {problem}", err=True)
+
+
+def _prepare(settings: dict) -> None:
+    from kb.db import Database
+    from kb.services import open_services
+    from kb.users import ensure_first_admin
+
+    svc = open_services(settings, _bar("Indexing"))
+    _warn_problems(svc.index)
+    svc.index.close()
+    db = Database(settings["DATABASE_URL"])
+    password = ensure_first_admin(db)
+    db.dispose()
+    if password:
+        click.echo(f"Created the first user: admin / {password}  (one-time password)", err=True)
 
 
 @main.command()

@@ -7,6 +7,8 @@ outgrows one machine moves to PostgreSQL by changing the URL.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Boolean,
@@ -21,6 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+if TYPE_CHECKING:
+    from kb.usage_log import UsageLog
 
 ROLES = ("agent", "trainer", "admin")
 
@@ -140,6 +145,16 @@ class Event(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
+class SearchIdBlock(Base):
+    """A block of search ids reserved by one server process (see kb.usage_log)."""
+
+    __tablename__ = "search_id_blocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Favourite(Base):
     __tablename__ = "favourites"
 
@@ -158,12 +173,27 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
+        self._usage_log: UsageLog | None = None
+        self._usage_lock = threading.Lock()
+
+    @property
+    def usage_log(self) -> UsageLog:
+        """The batched writer of searches, views and copies (see kb.usage_log)."""
+        if self._usage_log is None:
+            from kb.usage_log import UsageLog
+
+            with self._usage_lock:
+                if self._usage_log is None:
+                    self._usage_log = UsageLog(self)
+        return self._usage_log
 
     def user_count(self) -> int:
         with self.session() as s:
             return len(s.scalars(select(User.id)).all())
 
     def dispose(self) -> None:
+        if self._usage_log is not None:
+            self._usage_log.close()  # write what is queued before letting go
         self.engine.dispose()
 
 

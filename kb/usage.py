@@ -11,52 +11,27 @@ from sqlalchemy import delete, func, select
 
 from kb.db import Database, Event, Favourite, SearchLog, utcnow
 
-MERGE_WINDOW = dt.timedelta(seconds=20)  # keystrokes of one query land in one row
-
 
 def log_search(db: Database, user_id: int | None, query: str, words: list[str],
                result_count: int) -> int | None:
-    """Record a search; a query that extends or trims the user's last one within a
-    few seconds replaces it, so typing "box sma" → "box smashed" counts once."""
-    query = " ".join(query.split())[:200]
-    if not query:
-        return None
-    key = " ".join(sorted(set(words)))[:200]
-    now = utcnow()
-    with db.session() as s:
-        last = s.scalar(select(SearchLog).where(SearchLog.user_id == user_id)
-                        .order_by(SearchLog.id.desc()).limit(1))
-        same_typing = (
-            last is not None and now - last.at < MERGE_WINDOW and last.opened_slug is None
-            and (query.startswith(last.query) or last.query.startswith(query))
-        )
-        if same_typing:
-            last.query, last.words, last.result_count, last.at = query, key, result_count, now
-            row = last
-        else:
-            row = SearchLog(user_id=user_id, query=query, words=key, result_count=result_count,
-                            at=now)
-            s.add(row)
-        s.commit()
-        return row.id
+    """Queue a search for the log and return its id (keystrokes of one query
+    count once; see kb.usage_log)."""
+    return db.usage_log.search(user_id, query, words, result_count)
 
 
 def log_event(db: Database, user_id: int | None, kind: str, slug: str, version: str | None,
               search_id: int | None = None) -> None:
-    with db.session() as s:
-        s.add(Event(user_id=user_id, kind=kind, slug=slug, version=version,
-                    search_id=search_id))
-        if search_id:
-            search = s.get(SearchLog, search_id)
-            if search is not None and search.user_id == user_id:
-                search.opened_slug = search.opened_slug or slug
-                if kind == "copy":
-                    search.copied = True
-        s.commit()
+    db.usage_log.event(user_id, kind, slug, version, search_id)
+
+
+def _written(db: Database) -> None:
+    """What this process queued is in the database before we read it."""
+    db.usage_log.flush()
 
 
 def recent(db: Database, user_id: int, limit: int = 8) -> list[str]:
     """The entries this user opened or copied lately, newest first."""
+    _written(db)
     with db.session() as s:
         rows = s.execute(select(Event.slug, func.max(Event.id).label("last"))
                          .where(Event.user_id == user_id).group_by(Event.slug)
@@ -79,6 +54,9 @@ def set_favourite(db: Database, user_id: int, slug: str, on: bool) -> None:
 
 
 def last_copied_version(db: Database, user_id: int, slug: str) -> str | None:
+    queued = db.usage_log.last_queued(user_id, "copy", slug)
+    if queued is not None:  # not written yet: an entry page need not wait for it
+        return queued["version"]
     with db.session() as s:
         return s.scalar(select(Event.version).where(
             Event.user_id == user_id, Event.slug == slug, Event.kind == "copy")
@@ -97,6 +75,7 @@ class Gap:
 def gaps(db: Database, days: int = 90, limit: int = 100) -> list[Gap]:
     """Searches that found nothing or led nowhere (nothing opened), grouped by
     their stemmed words, most frequent first."""
+    _written(db)
     since = utcnow() - dt.timedelta(days=days)
     groups: dict[str, Gap] = {}
     with db.session() as s:
@@ -153,6 +132,7 @@ class EntryUsage:
 
 def usage(db: Database, days: int | None = None) -> dict[str, EntryUsage]:
     """Views and copies per entry and per version."""
+    _written(db)
     out: dict[str, EntryUsage] = {}
     query = select(Event.slug, Event.kind, Event.version, func.count(), func.max(Event.at))
     if days:
@@ -172,6 +152,7 @@ def usage(db: Database, days: int | None = None) -> dict[str, EntryUsage]:
 
 
 def search_counts(db: Database) -> dict[str, int]:
+    _written(db)
     totals: dict[str, int] = defaultdict(int)
     with db.session() as s:
         for zero, count in s.execute(select(SearchLog.result_count == 0, func.count())

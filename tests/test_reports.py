@@ -75,6 +75,7 @@ def test_search_log_marks_what_was_opened_and_copied(client, app):
     found = search(client, "shade is off")
     client.get(f"/e/wrong-colour?sid={found['search_id']}")
     copy(client, "wrong-colour", found["search_id"])
+    app.extensions["kb_db"].usage_log.flush()  # written in batches: write the batch now
     with app.extensions["kb_db"].session() as s:
         row = s.get(SearchLog, found["search_id"])
         assert (row.query, row.opened_slug, row.copied) == ("shade is off", "wrong-colour", True)

@@ -1,0 +1,154 @@
+"""Running the web site: gunicorn's worker processes where it runs (Linux, macOS),
+waitress in one process elsewhere (Windows) or with one worker.
+
+Python runs one thread at a time per process, so one process is one core. With
+gunicorn, each worker process builds its own app after the fork (no
+`preload_app`): its own dulwich repository, Whoosh index and database
+connections, never handles shared across a fork. They share the files: the
+content repository (writes serialised by its lock file), the index (each
+process catches up with the content head, as a single process does) and the
+SQLite database (WAL mode).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask
+
+DEFAULT_THREADS = 8
+DEFAULT_MAX_CONNECTIONS = 1000
+KEEPALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this
+
+
+def cpu_count() -> int:
+    """The cores this process may run on (a container's limit, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 0  # 0: one per core
+    threads: int = DEFAULT_THREADS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+    def __post_init__(self) -> None:
+        if self.workers <= 0:
+            self.workers = cpu_count()
+        self.threads = max(1, self.threads)
+        self.max_connections = max(self.threads + 1, self.max_connections)
+
+    @property
+    def server(self) -> str:
+        """gunicorn when it is installed and more than one process is wanted."""
+        if self.workers > 1 and gunicorn_available():
+            return "gunicorn"
+        return "waitress"
+
+    def describe(self) -> str:
+        if self.server == "gunicorn":
+            return (f"gunicorn, {self.workers} processes × {self.threads} threads, up to "
+                    f"{self.max_connections} open connections per process")
+        return (f"waitress, 1 process × {self.threads} threads, up to "
+                f"{self.max_connections} open connections")
+
+
+def gunicorn_available() -> bool:
+    return sys.platform != "win32" and importlib.util.find_spec("gunicorn") is not None
+
+
+def gunicorn_config(opts: ServeOptions) -> dict:
+    """gunicorn's settings for these options."""
+    return {
+        "bind": [f"{opts.host}:{opts.port}"],
+        "workers": opts.workers,
+        # gthread: kept-alive and slow connections wait in the worker's poller,
+        # not in a thread, so a slow client cannot hold a worker.
+        "worker_class": "gthread",
+        "threads": opts.threads,
+        "worker_connections": opts.max_connections,
+        "backlog": max(2048, opts.max_connections),
+        "keepalive": KEEPALIVE_SECONDS,
+        "timeout": 120,  # a worker stuck this long on one request is restarted
+        "graceful_timeout": 20,
+        "preload_app": False,  # each worker opens its own repository, index, database
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "proc_name": "kb",
+        "worker_exit": _worker_exit,
+    }
+
+
+def waitress_config(opts: ServeOptions) -> dict:
+    """waitress's settings for these options."""
+    return {
+        "host": opts.host,
+        "port": opts.port,
+        "threads": opts.threads,
+        "connection_limit": opts.max_connections,
+        "backlog": max(2048, opts.max_connections),
+        # waitress reads whole requests before a thread sees them, so a slow
+        # client holds no thread; an idle one is dropped after this.
+        "channel_timeout": 60,
+        "ident": "kb",
+    }
+
+
+def shutdown(app: Flask) -> None:
+    """Write what is queued (the usage log) and let go of the files."""
+    db = app.extensions.get("kb_db")
+    if db is not None:
+        db.dispose()
+    services = app.extensions.get("kb")
+    if services is not None:
+        services.index.close()
+
+
+def _worker_exit(_server, worker) -> None:
+    app = getattr(worker, "wsgi", None)
+    if isinstance(app, Flask):
+        shutdown(app)
+
+
+def gunicorn_application(make_app: Callable[[], Flask], opts: ServeOptions):
+    """A gunicorn application that builds the app in each worker, after the fork."""
+    from gunicorn.app.base import BaseApplication
+
+    class KbApplication(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in gunicorn_config(opts).items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return make_app()
+
+    return KbApplication()
+
+
+def run(make_app: Callable[[], Flask], opts: ServeOptions) -> None:
+    """Serve until stopped (Ctrl+C or SIGTERM); the usage log is written on the way out."""
+    if opts.server == "gunicorn":
+        gunicorn_application(make_app, opts).run()
+        return
+    from waitress import serve
+
+    app = make_app()
+    # SIGTERM (a service manager's stop) ends like Ctrl+C: through `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        serve(app, **waitress_config(opts))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        shutdown(app)
