@@ -55,7 +55,7 @@ def start(env: dict, *args: str) -> tuple[subprocess.Popen, int]:
             return proc, port
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(f"kb serve exited: {proc.stderr.read()}")
+                raise AssertionError(f"kb serve exited: {proc.stderr.read()}") from None
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("kb serve did not answer")
