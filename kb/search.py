@@ -15,7 +15,7 @@ from scratch only when it is missing, from another schema, or unreadable.
 from __future__ import annotations
 
 import datetime as dt
-import heapq
+import functools
 import html
 import json
 import os
@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import query as Q
 from whoosh.analysis import (
@@ -49,9 +50,9 @@ STATE_FILE = "kb-state.json"
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 12
 MAX_SEGMENTS = 12
-COMMON_SHARE = 0.1  # in a large sheet, a word in more than this share of bodies ...
-LARGE_SHEET = 1000  # ... is matched on the lead only: it weighs little and costs most
 MAX_PREFIX_TERMS = 20
+CACHE_POSTINGS_FROM = 256  # a posting list this long is kept decoded in memory ...
+MAX_CACHED_POSTINGS = 2_000_000  # ... up to this many postings in all (about 16 MB)
 PARALLEL_FROM = 2000  # entries; below this a second indexing process costs more than it saves
 
 # How much a match counts, by field: the customer's words and the title first.
@@ -77,6 +78,7 @@ def _porter(word: str) -> str:
 _stem = RegexTokenizer() | LowercaseFilter() | StopFilter() | StemFilter(stemfn=_porter)
 _words = RegexTokenizer(r"[^\W_]+(?:'[^\W_]+)?") | LowercaseFilter()
 _STOP = frozenset(STOP_WORDS)
+_spell = RegexTokenizer() | LowercaseFilter()
 
 
 def _schema() -> Schema:
@@ -86,7 +88,7 @@ def _schema() -> Schema:
         phrasings=STORED(),
         lead=TEXT(analyzer=_stem),
         body=TEXT(analyzer=_stem, stored=True),
-        spell=TEXT(analyzer=RegexTokenizer() | LowercaseFilter(), phrase=False),
+        spell=TEXT(analyzer=_spell, phrase=False),
         tags=KEYWORD(stored=True, commas=True, lowercase=True),
         category=ID(stored=True),
         status=ID(stored=True),
@@ -94,8 +96,23 @@ def _schema() -> Schema:
     )
 
 
+_TOKEN = re.compile(r"[\w\*]+(?:\.?[\w\*]+)*")  # whoosh's RegexTokenizer default
+
+
+@functools.lru_cache(maxsize=50_000)
+def _stem_word(word: str) -> str:
+    return _porter(word)
+
+
 def stems(text: str) -> list[str]:
-    return [t.text for t in _stem(text)]
+    """What the `_stem` analyzer makes of `text`, without its generator pipeline:
+    snippets stem every sentence of ten answers per search, so this is hot."""
+    out = []
+    for match in _TOKEN.finditer(text):
+        word = match.group(0).lower()
+        if len(word) >= 2 and word not in _STOP:
+            out.append(_stem_word(word))
+    return out
 
 
 @dataclass(frozen=True)
@@ -305,16 +322,19 @@ class SearchIndex:
     def _searcher(self):
         """The shared searcher (hold `_read_lock`), reopened when the index moved to
         another commit. (whoosh's own up_to_date() misses commits that only delete.)"""
-        lengths = {}
+        lengths, postings = {}, {}
         if self._shared is not None:
             if self._shared.commit == self.commit and self._shared.searcher.up_to_date():
                 return self._shared.searcher
             lengths = self._shared.lengths  # segments are immutable: keep what still exists
+            postings = self._shared.postings
             self._drop_searcher()
         searcher = self._ix.searcher()
         live = {_segment_id(sub) for sub, _ in searcher.leaf_searchers()}
+        kept = {key: value for key, value in postings.items() if key[0] in live}
         self._shared = _Shared(searcher, self.commit, lengths={
-            key: value for key, value in lengths.items() if key[0] in live})
+            key: value for key, value in lengths.items() if key[0] in live},
+            postings=kept, posting_count=sum(len(ids) for ids, _ in kept.values()))
         return searcher
 
     def warm(self) -> None:
@@ -375,10 +395,23 @@ class SearchIndex:
             else:
                 return Results(text, [], 0, did_you_mean, corrections, stems(" ".join(words)))
         ranked, total = _top_documents(searcher, query, Q.And(filters) if filters else None,
-                                       limit, self._shared.lengths)
+                                       limit, self._shared)
         out = [self._hit(searcher.stored_fields(doc), score, query_stems)
                for doc, score in ranked]
         return Results(text, out, total, did_you_mean, corrections, stems(" ".join(words)))
+
+    def matching_slugs(self, text: str) -> set[str]:
+        """Every entry the query matches, ranked or not (for recall checks)."""
+        self.ensure_fresh()
+        with self._read_lock:
+            searcher = self._searcher()
+            words = [t.text for t in _words(text[:MAX_QUERY_CHARS])][:MAX_WORDS]
+            corrected, _, prefix_word = self._correct(searcher, words, False)
+            query, _ = self._build_query(corrected, prefix_word, searcher.reader())
+            if query is None:
+                return set()
+            _, matched = _scores(searcher, query, None, self._shared)
+            return {searcher.stored_fields(int(d))["slug"] for d in np.flatnonzero(matched)}
 
     def _known(self, searcher, word: str) -> bool:
         return searcher.reader().doc_frequency("spell", word) > 0
@@ -446,7 +479,6 @@ class SearchIndex:
 
     def _build_query(self, words: list[str], prefix_word: str | None, reader=None):
         token_stems = stems(" ".join(w for w in words if w != prefix_word))
-        common = self._common_in_body(reader, token_stems)
         concepts = []
         used: set[int] = set()
         for group in self.synonym_groups():
@@ -455,8 +487,7 @@ class SearchIndex:
                 for start in range(len(token_stems) - n + 1):
                     if tuple(token_stems[start:start + n]) == phrase:
                         used.update(range(start, start + n))
-                        alts = [_phrase_query(phrase, 1.0,
-                                              ("lead",) if set(phrase) <= common else ())]
+                        alts = [_phrase_query(phrase, 1.0)]
                         # a synonym counts where it says what the entry is about (the
                         # lead); in the body it is weak evidence and costs the most
                         alts += [_phrase_query(p, SYNONYM_WEIGHT, ("lead",))
@@ -465,7 +496,7 @@ class SearchIndex:
         all_stems = set(token_stems)
         for i, stem in enumerate(token_stems):
             if i not in used:
-                concepts.append(_phrase_query((stem,), 1.0, ("lead",) if stem in common else ()))
+                concepts.append(_phrase_query((stem,), 1.0))
         if prefix_word:
             prefix_stem = prefix_word.lower()
             expansions = self._prefix_terms(reader, prefix_stem[:max(3, len(prefix_stem) - 1)])
@@ -478,18 +509,16 @@ class SearchIndex:
                 for p in group:
                     all_stems.update(p)
         if not concepts:
-            return None, all_stems
+            # only little words ("the", "if", "for a"): the body drops them, but they
+            # are still the entry's own words, so look them up where every word is kept
+            plain = list(dict.fromkeys(t.text for t in _spell(" ".join(words))))
+            if not plain:
+                return None, all_stems
+            all_stems.update(plain)
+            concepts = [Q.Term("spell", w) for w in plain]
         if len(concepts) == 1:
             return concepts[0], all_stems
         return Q.Or(concepts), all_stems
-
-    def _common_in_body(self, reader, token_stems: list[str]) -> set[str]:
-        """Words in so many bodies of a large sheet that matching them there costs
-        much and says little: those are matched on the lead only."""
-        if reader is None or reader.doc_count() < LARGE_SHEET:
-            return set()
-        limit = reader.doc_count() * COMMON_SHARE
-        return {s for s in token_stems if reader.doc_frequency("body", s) > limit}
 
     @staticmethod
     def _prefix_terms(reader, prefix: str) -> list[str]:
@@ -579,25 +608,75 @@ class _Shared:
     commit: str | None
     spelling: dict | None = None
     lengths: dict = field(default_factory=dict)  # (segment id, field) -> length of each doc
+    # (segment id, field, term) -> (document ids, frequencies) of long posting lists:
+    # decoding them is most of a search's cost, and a segment never changes
+    postings: dict = field(default_factory=dict)
+    posting_count: int = 0
 
 
 def _segment_id(sub) -> str:
     return sub.reader().segment().segment_id()
 
 
-def _field_lengths(sub, fieldname: str, cache: dict) -> list[int]:
+def _field_lengths(sub, fieldname: str, cache: dict) -> np.ndarray:
     key = (_segment_id(sub), fieldname)
     found = cache.get(key)
     if found is None:
         reader = sub.reader()
-        found = [reader.doc_field_length(d, fieldname, 1) for d in range(reader.doc_count_all())]
+        found = np.fromiter((reader.doc_field_length(d, fieldname, 1)
+                             for d in range(reader.doc_count_all())), dtype=np.float64,
+                            count=reader.doc_count_all())
         cache[key] = found
     return found
 
 
-def _add_term_scores(sub, offset: int, term: Q.Term, lengths: dict, scores: dict) -> None:
+def _posting_blocks(matcher) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """(document ids, term frequencies) of a posting list, a block at a time.
+
+    whoosh's on-disk matcher keeps each block of 128 postings as arrays; reading
+    them whole is what lets a word found in most of 10,000 answers be scored in
+    well under a millisecond. Any other matcher is walked posting by posting."""
+    if all(hasattr(matcher, a) for a in ("_read_ids", "_read_weights", "_next_block")):
+        while matcher.is_active():
+            matcher._read_ids()
+            matcher._read_weights()
+            yield (np.asarray(matcher._ids, dtype=np.int32),
+                   np.asarray(matcher._weights, dtype=np.float32))
+            matcher._next_block()
+        return
+    ids, weights = [], []
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        matcher.next()
+    if ids:
+        yield np.asarray(ids, dtype=np.int32), np.asarray(weights, dtype=np.float32)
+
+
+def _postings(sub, fieldname: str, text: bytes, shared: _Shared) -> tuple[np.ndarray, np.ndarray]:
+    """Document ids and frequencies of one term in one segment, deletions and all;
+    long lists are kept decoded (up to MAX_CACHED_POSTINGS in all)."""
+    key = (_segment_id(sub), fieldname, text)
+    found = shared.postings.get(key)
+    if found is not None:
+        return found
+    raw = sub.reader().postings(fieldname, text)
+    blocks = list(_posting_blocks(getattr(raw, "child", raw)))  # child: without the deletions filter
+    if not blocks:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+    found = (np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks]))
+    if len(found[0]) >= CACHE_POSTINGS_FROM and (
+            shared.posting_count + len(found[0]) <= MAX_CACHED_POSTINGS):
+        shared.postings[key] = found
+        shared.posting_count += len(found[0])
+    return found
+
+
+def _add_term_scores(sub, offset: int, term: Q.Term, shared: _Shared, scores: np.ndarray,
+                     matched: np.ndarray) -> None:
     """BM25F (whoosh's own formula and global statistics) for one term, added to
-    `scores` straight from the posting list, with field lengths read from a list."""
+    `scores` straight from the posting list, with field lengths read from an array.
+    Deleted documents are masked out by the caller."""
     schema_field = sub.schema[term.fieldname]
     text = schema_field.to_bytes(term.text)
     reader = sub.reader()
@@ -608,50 +687,73 @@ def _add_term_scores(sub, offset: int, term: Q.Term, lengths: dict, scores: dict
     idf = top.idf(term.fieldname, text)
     avgfl = top.avg_field_length(term.fieldname) or 1
     k1, b = weighting.K1, weighting.B
-    flen = _field_lengths(sub, term.fieldname, lengths)
+    flen = _field_lengths(sub, term.fieldname, shared.lengths)
     scale, norm = idf * (k1 + 1) * term.boost, k1 * b / avgfl
     base = k1 * (1 - b)
-    postings = reader.postings(term.fieldname, text)  # skips deleted documents
-    get = scores.get
-    while postings.is_active():
-        doc, tf = postings.id(), postings.weight()
-        scores[offset + doc] = get(offset + doc, 0.0) + scale * tf / (tf + base + norm * flen[doc])
-        postings.next()
+    ids, tf = _postings(sub, term.fieldname, text, shared)
+    tf = tf.astype(np.float64)  # frequencies are stored small, summed in full precision
+    scores[offset + ids] += scale * tf / (tf + base + norm * flen[ids])
+    matched[offset + ids] = True
 
 
 def _top_documents(searcher, query, filter_query, limit: int,
-                   lengths: dict) -> tuple[list, int]:
+                   shared: _Shared) -> tuple[list, int]:
     """The `limit` best (docnum, score) pairs and how many documents matched.
 
     The query is a flat OR of scored terms and phrases, so a document's score is
-    the sum of its leaves' scores. Adding them up leaf by leaf, one posting list
-    at a time, gives whoosh's BM25F scores at a fraction of the cost of its OR
-    matcher (a binary tree of union matchers stepping through every document),
-    and ranks every match: whoosh's top-N shortcuts (block quality, matcher
-    replacement) dropped true top hits from these boosted queries.
+    the sum of its leaves' scores. Adding them up leaf by leaf, a block of
+    postings at a time into one array, gives whoosh's BM25F scores at a fraction
+    of the cost of its OR matcher, and ranks every match: no word is too common
+    to be looked up in the answers, so a query whose words are in an entry's
+    text always finds that entry.
     """
     if isinstance(query, Q.Every):  # no words, only a tag or category: list them all
         docs = sorted(searcher.docs_for_query(filter_query or query))
         return [(doc, 1.0) for doc in docs[:limit]], len(docs)
-    scores: dict[int, float] = {}
+    scores, matched = _scores(searcher, query, filter_query, shared)
+    return _ranked(scores, matched, limit)
+
+
+def _scores(searcher, query, filter_query, shared: _Shared) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's score for the query, and which documents matched at all."""
+    size = searcher.doc_count_all()
+    scores = np.zeros(size, dtype=np.float64)
+    matched = np.zeros(size, dtype=bool)
     leaves = list(_leaves(query))
     for sub, offset in searcher.leaf_searchers():
         context = sub.context()
         for leaf in leaves:
             if isinstance(leaf, Q.Term):
-                _add_term_scores(sub, offset, leaf, lengths, scores)
+                _add_term_scores(sub, offset, leaf, shared, scores, matched)
                 continue
             matcher = leaf.matcher(sub, context)  # phrases: few documents, whoosh scores them
-            get = scores.get
             while matcher.is_active():
                 doc = offset + matcher.id()
-                scores[doc] = get(doc, 0.0) + matcher.score()
+                scores[doc] += matcher.score()
+                matched[doc] = True
                 matcher.next()
-    if filter_query is not None and scores:
-        allowed = searcher.docs_for_query(filter_query)
-        scores = {doc: score for doc, score in scores.items() if doc in allowed}
-    ranked = heapq.nlargest(limit, scores.items(), key=lambda item: (item[1], -item[0]))
-    return ranked, len(scores)
+        deleted = sub.reader().deleted_docs_set
+        if deleted:
+            matched[offset + np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
+    if filter_query is not None and matched.any():
+        allowed = np.zeros(size, dtype=bool)
+        docs = list(searcher.docs_for_query(filter_query))
+        allowed[np.asarray(docs, dtype=np.int64)] = True
+        matched &= allowed
+    return scores, matched
+
+
+def _ranked(scores: np.ndarray, matched: np.ndarray, limit: int) -> tuple[list, int]:
+    """The best `limit` matched documents, ties to the lower document number."""
+    docs = np.flatnonzero(matched)
+    if not len(docs):
+        return [], 0
+    if len(docs) > limit:
+        keep = np.argpartition(-scores[docs], limit - 1)[:limit]
+        cut = scores[docs[keep]].min()
+        docs = docs[scores[docs] >= cut]  # every doc tied at the cut, for a stable order
+    order = np.lexsort((docs, -scores[docs]))[:limit]
+    return [(int(docs[i]), float(scores[docs[i]])) for i in order], int(matched.sum())
 
 
 def _phrase_query(phrase: tuple[str, ...], weight: float, fields: tuple[str, ...] = ()):
@@ -680,26 +782,42 @@ def _document(entry: Entry) -> dict:
     }
 
 
+def _matches(word: str, query_stems: set[str]) -> bool:
+    """Whether a lower-case word of the text is one searched for: by its stem, or
+    as typed for the little words the stemmer's analyzer leaves alone."""
+    if len(word) < 2 or word in _STOP:
+        return word in query_stems
+    return _stem_word(word) in query_stems
+
+
 def highlight(text: str, query_stems: set[str]) -> str:
     """Escape `text` and wrap the words whose stems were searched for in <mark>."""
     out, last = [], 0
-    for token in _stem(text, positions=False, chars=True, removestops=False):
-        if token.text in query_stems:
-            out.append(html.escape(text[last:token.startchar]))
-            out.append("<mark>" + html.escape(text[token.startchar:token.endchar]) + "</mark>")
-            last = token.endchar
+    for match in _TOKEN.finditer(text):
+        if _matches(match.group(0).lower(), query_stems):
+            out.append(html.escape(text[last:match.start()]))
+            out.append("<mark>" + html.escape(match.group(0)) + "</mark>")
+            last = match.end()
     out.append(html.escape(text[last:]))
     return "".join(out)
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+_EDGES = ".,;:!?()[]{}\"'*_`<>"
 
 
 def best_fragment(body: str, query_stems: set[str], width: int = 160) -> str:
     """The sentence of the body with the most searched-for words, highlighted."""
     plain = re.sub(r"(?m)^\s*(?:[#>]+|[-*+]|\d+\.)\s+", "", body)  # headings, quotes, lists
     plain = re.sub(r"\*\*|__|`", "", plain)
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", plain) if s.strip()]
+    sentences = [s.strip() for s in _SENTENCE.findall(plain) if s.strip()]
     if not sentences:
         return ""
-    best = max(sentences, key=lambda s: sum(1 for t in stems(s) if t in query_stems))
+    # Plain string splitting, not the analyzer: this runs on ten whole answers per search.
+    wanted = {w for w in set(plain.lower().split()) if _matches(w.strip(_EDGES), query_stems)}
+    best = sentences[0]
+    if wanted:
+        best = max(sentences, key=lambda s: sum(1 for w in s.lower().split() if w in wanted))
     if len(best) > width:
         best = best[:width].rsplit(" ", 1)[0] + " …"
     return highlight(best, query_stems)
