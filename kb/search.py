@@ -661,7 +661,7 @@ def _postings(sub, fieldname: str, text: bytes, shared: _Shared) -> tuple[np.nda
     if found is not None:
         return found
     raw = sub.reader().postings(fieldname, text)
-    blocks = list(_posting_blocks(getattr(raw, "child", raw)))  # child: without the deletions filter
+    blocks = list(_posting_blocks(getattr(raw, "child", raw)))  # child: unfiltered
     if not blocks:
         return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
     found = (np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks]))
