@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from kb.compose import PLACEHOLDER_RE
-from kb.entry import Entry, EntryError
+from kb.entry import Entry, EntryError, load_yaml
 from kb.sheet import Sheet
 
 RULES_PATH = "_sheet/checks.yml"
@@ -137,8 +137,10 @@ def load_rules(text: str) -> Rules:
     """Read the tone rules; a broken rule is reported, the others still apply."""
     out = Rules()
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
+        data = load_yaml(text) or {}
+        if not isinstance(data, dict):
+            raise yaml.YAMLError("the file must be 'rules:' followed by a list")
+    except Exception as exc:  # any unreadable file (aliases too): the defaults apply
         out.problems.append(f"{RULES_PATH} is not valid YAML ({exc}); using the defaults.")
         data = yaml.safe_load(DEFAULT_RULES_TEXT)
     for i, item in enumerate(data.get("rules") or [], start=1):

@@ -69,6 +69,7 @@ def init(ctx: click.Context) -> None:
     click.echo(f"Index:   {settings['INDEX_DIR']} ({svc.index.doc_count()} entries)")
     for problem in svc.index.problem_list():
         click.echo(f"warning: {problem}", err=True)
+    svc.index.close()
 
 
 @main.command()
@@ -142,7 +143,8 @@ def reindex(ctx: click.Context) -> None:
     count = index.rebuild(_bar("Indexing"))
     click.echo(f"Indexed {count} entries at {store.head()[:7]}.")
     for problem in index.problem_list():
-        click.echo(f"skipped {problem}", err=True)
+        click.echo(f"needs fixing: {problem}", err=True)
+    index.close()
 
 
 def _person(name: str | None) -> Person:

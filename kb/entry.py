@@ -16,8 +16,47 @@ import yaml
 
 from kb.errors import KbError
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C build of the safe loader
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class NoAliasLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # the C build when present
+    """The safe loader, refusing YAML aliases (`*name`, and `<<: *name` merges).
+
+    An alias repeats a node; nested aliases repeat it exponentially ("billion
+    laughs": a few hundred bytes that expand to gigabytes). Nothing in an entry
+    or a sheet file needs one. The parser hands the same node object to the
+    constructor once per use, so a node met twice means an alias."""
+
+    def construct_document(self, node):
+        self._kb_seen: set[int] = set()
+        return super().construct_document(node)
+
+    def construct_object(self, node, deep=False):
+        seen = getattr(self, "_kb_seen", None)
+        if seen is None:
+            seen = self._kb_seen = set()
+        if id(node) in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, "it uses a YAML alias (*name); write the value out instead",
+                node.start_mark)
+        seen.add(id(node))
+        return super().construct_object(node, deep)
+
+
+def _timestamp_or_text(loader, node):
+    """A date YAML cannot build (2024-13-45) stays text, for the field's own check."""
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+NoAliasLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
+def load_yaml(text: str) -> Any:
+    """Safe YAML without aliases: how every file of the sheet is read."""
+    return yaml.load(text, Loader=NoAliasLoader)
 
 PHONE_HEADING = "## On the phone"
 _PHONE_RE = re.compile(r"^##\s+on the phone\s*$", re.IGNORECASE | re.MULTILINE)
@@ -48,6 +87,8 @@ class Entry:
     review_every_days: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     version: str | None = field(default=None, compare=False)  # blob id in the store
+    # problems found reading the file that did not stop it being read (see parse_entry)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def published(self) -> bool:
@@ -77,7 +118,10 @@ def review_due(entry: Entry) -> dt.date | None:
     """The date the entry is due for review, if it has an interval."""
     if entry.last_reviewed is None or not entry.review_every_days:
         return None
-    return entry.last_reviewed + dt.timedelta(days=entry.review_every_days)
+    try:
+        return entry.last_reviewed + dt.timedelta(days=entry.review_every_days)
+    except (OverflowError, TypeError, ValueError):  # values parse_entry did not check
+        return None
 
 
 def entry_overdue(entry: Entry, today: dt.date | None = None) -> str | None:
@@ -106,6 +150,31 @@ def split_front_matter(text: str) -> tuple[str, str]:
     raise EntryError("the front matter is never closed: add a '---' line after it")
 
 
+# Ranges a real sheet stays within. Dates and intervals outside them are typing
+# mistakes (9999-12-31, 999999999 days) that would also overflow date sums.
+MAX_REVIEW_DAYS = 3650  # ten years
+EARLIEST_REVIEW = dt.date(1970, 1, 1)
+MAX_DEPTH = 10  # nesting of lists and mappings in the front matter
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max([_depth(v, level + 1) for v in value.values()] + [level + 1])
+    if isinstance(value, list):
+        return max([_depth(v, level + 1) for v in value] + [level + 1])
+    return level
+
+
+def _scalar(value: Any, name: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        raise EntryError(f"'{name}' must be a single line of text, not a list or mapping")
+    return str(value).strip()
+
+
 def _str_list(value: Any, name: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -113,45 +182,97 @@ def _str_list(value: Any, name: str) -> tuple[str, ...]:
         value = [v for v in re.split(r"[,\n]", value)]
     if not isinstance(value, list):
         raise EntryError(f"'{name}' must be a list")
+    for item in value:
+        if isinstance(item, (dict, list)):
+            raise EntryError(f"'{name}' must be a list of short texts, one per line")
     return tuple(str(v).strip() for v in value if v is not None and str(v).strip())
 
 
-def parse_entry(slug: str, text: str, version: str | None = None) -> Entry:
-    """Read an entry file. Raises EntryError naming the problem."""
+def check_last_reviewed(value: Any, today: dt.date | None = None) -> dt.date | None:
+    """The review date from a file or a form; EntryError if it is not a plausible date."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    elif isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise EntryError(
+                f"last_reviewed '{value.strip()[:40]}' is not a date: write it as YYYY-MM-DD"
+            ) from None
+    elif not isinstance(value, dt.date):
+        raise EntryError("last_reviewed must be a date written as YYYY-MM-DD")
+    latest = (today or dt.date.today()) + dt.timedelta(days=1)  # a day's grace for time zones
+    if not EARLIEST_REVIEW <= value <= latest:
+        raise EntryError(f"last_reviewed {value.isoformat()} is not a real review date: "
+                         f"give a date from {EARLIEST_REVIEW.isoformat()} to today")
+    return value
+
+
+def check_review_every(value: Any) -> int | None:
+    """The review interval from a file or a form; EntryError unless 1 to 3650 days."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        digits = value.strip().lstrip("0") or "0"
+        value = int(digits) if len(digits) <= 9 else 10 ** 9  # never int() a huge string
+    if isinstance(value, bool) or not isinstance(value, int):
+        shown = str(value).strip()[:40]
+        raise EntryError(f"review_every_days '{shown}' is not a whole number of days")
+    if value == 0:  # 0 has always meant "no fixed interval"
+        return None
+    if not 1 <= value <= MAX_REVIEW_DAYS:
+        shown = f"{value}" if abs(value) < 10 ** 9 else "with so many digits"
+        raise EntryError(f"review_every_days {shown} is out of range: give 1 to "
+                         f"{MAX_REVIEW_DAYS} days (ten years), or leave it empty")
+    return value
+
+
+def parse_entry(slug: str, text: str, version: str | None = None, *,
+                lenient: bool = False) -> Entry:
+    """Read an entry file. Raises EntryError naming the problem.
+
+    Every field's type and range is checked. Written by the app (every save,
+    proposal and import), any problem refuses the file. Read back from the
+    repository (`lenient`, where a `git push` may have put anything), a bad
+    review date or interval is dropped and listed in `warnings` instead, so
+    the entry stays in the sheet while its file names the problem."""
     front_text, body = split_front_matter(text)
     try:
-        meta = yaml.load(front_text, Loader=_Loader) or {}
+        meta = load_yaml(front_text) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (front matter line {where.line + 1})" if where else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise EntryError(f"the front matter is not valid YAML{line}: {problem}") from None
+    except Exception as exc:  # e.g. an integer too long for Python to convert
+        raise EntryError(f"the front matter cannot be read: {str(exc)[:200]}") from None
     if not isinstance(meta, dict):
         raise EntryError("the front matter must be 'name: value' lines")
+    if _depth(meta) > MAX_DEPTH:
+        raise EntryError(f"the front matter is nested more than {MAX_DEPTH} levels deep")
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         raise EntryError("it has no 'title:' (the complaint as an agent would name it)")
-    status = str(meta.get("status") or "published").strip().lower()
+    status = _scalar(meta.get("status"), "status").lower() or "published"
     if status not in STATUSES:
-        raise EntryError(f"status '{status}' is not one of: {', '.join(STATUSES)}")
-    reviewed = meta.get("last_reviewed")
-    if isinstance(reviewed, dt.datetime):
-        reviewed = reviewed.date()
-    elif isinstance(reviewed, str) and reviewed.strip():
-        try:
-            reviewed = dt.date.fromisoformat(reviewed.strip())
-        except ValueError:
-            raise EntryError(
-                f"last_reviewed '{reviewed}' is not a date: write it as YYYY-MM-DD"
-            ) from None
-    elif not isinstance(reviewed, dt.date):
+        raise EntryError(f"status '{status[:40]}' is not one of: {', '.join(STATUSES)}")
+    warnings = []
+    try:
+        reviewed = check_last_reviewed(meta.get("last_reviewed"))
+    except EntryError as exc:
+        if not lenient:
+            raise
         reviewed = None
-    interval = meta.get("review_every_days")
-    if interval is not None:
-        try:
-            interval = int(interval)
-        except (TypeError, ValueError):
-            raise EntryError("review_every_days must be a whole number of days") from None
+        warnings.append(f"{exc}; it is ignored until fixed")
+    try:
+        interval = check_review_every(meta.get("review_every_days"))
+    except EntryError as exc:
+        if not lenient:
+            raise
+        interval = None
+        warnings.append(f"{exc}; it is ignored until fixed")
     answer, phone = split_body(body)
     if not answer.strip():
         raise EntryError("the answer is empty: write the email answer below the front matter")
@@ -162,13 +283,14 @@ def parse_entry(slug: str, text: str, version: str | None = None) -> Entry:
         phone=phone,
         phrasings=_str_list(meta.get("phrasings"), "phrasings"),
         tags=tuple(t.lower() for t in _str_list(meta.get("tags"), "tags")),
-        category=str(meta.get("category") or "").strip(),
+        category=_scalar(meta.get("category"), "category"),
         status=status,
-        owner=str(meta.get("owner") or "").strip(),
+        owner=_scalar(meta.get("owner"), "owner"),
         last_reviewed=reviewed,
         review_every_days=interval,
         extra={k: v for k, v in meta.items() if k not in KNOWN_FIELDS},
         version=version,
+        warnings=tuple(warnings),
     )
 
 
@@ -204,14 +326,13 @@ def entry_from_fields(slug: str, fields: dict[str, str], base: Entry | None = No
         return tuple(x.strip() for x in fields.get(name, "").splitlines() if x.strip())
 
     reviewed = fields.get("last_reviewed", "").strip()
-    try:
-        reviewed_date = dt.date.fromisoformat(reviewed) if reviewed else (
-            base.last_reviewed if base else None)
-    except ValueError:
-        raise EntryError(f"'{reviewed}' is not a date: write it as YYYY-MM-DD") from None
+    reviewed_date = check_last_reviewed(reviewed) if reviewed else (
+        base.last_reviewed if base else None)
     interval = fields.get("review_every_days", "").strip()
     if interval and not interval.isdigit():
         raise EntryError("review every … days must be a whole number")
+    interval_days = check_review_every(interval) if interval else (
+        base.review_every_days if base else None)
     status = fields.get("status") or (base.status if base else "published")
     if status not in STATUSES:
         raise EntryError(f"status '{status}' is not one of: {', '.join(STATUSES)}")
@@ -231,7 +352,7 @@ def entry_from_fields(slug: str, fields: dict[str, str], base: Entry | None = No
         status=status,
         owner=fields.get("owner", base.owner if base else "").strip(),
         last_reviewed=reviewed_date,
-        review_every_days=int(interval) if interval else (base.review_every_days if base else None),
+        review_every_days=interval_days,
         extra=dict(base.extra) if base else {},
     )
 

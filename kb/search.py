@@ -41,7 +41,7 @@ from whoosh.lang.porter import stem as porter_stem
 from whoosh.support.levenshtein import distance as edit_distance
 from whoosh.writing import MERGE_SMALL
 
-from kb.entry import Entry, EntryError
+from kb.entry import Entry
 from kb.sheet import SYNONYMS, Problem, Sheet
 from kb.store import is_entry_path, slug_of
 
@@ -131,7 +131,10 @@ class Hit:
         reviewed, every = self.meta.get("last_reviewed"), self.meta.get("every")
         if not reviewed or not every:
             return None
-        due = dt.date.fromisoformat(reviewed) + dt.timedelta(days=int(every))
+        try:  # an index written before values were range-checked may hold anything
+            due = dt.date.fromisoformat(reviewed) + dt.timedelta(days=int(every))
+        except (OverflowError, TypeError, ValueError):
+            return None
         return due.isoformat() if due < dt.date.today() else None
 
     def to_dict(self) -> dict:
@@ -301,9 +304,11 @@ class SearchIndex:
             return 0
         try:
             entry = self.sheet.entry_at_version(slug_of(path), version)
-        except EntryError as exc:
+        except Exception as exc:  # EntryError names the problem; anything else, too
             self.problems[path] = str(exc)
             return 0
+        if entry.warnings:  # read, but with a value left out: still in search
+            self.problems[path] = "; ".join(entry.warnings)
         if not entry.published:  # drafts and retired entries stay out of search
             return 0
         writer.add_document(**_document(entry))
@@ -615,7 +620,8 @@ class _Shared:
 
 
 def _segment_id(sub) -> str:
-    return sub.reader().segment().segment_id()
+    segment = sub.reader().segment()  # None for an index with no entries at all
+    return segment.segment_id() if segment is not None else ""
 
 
 def _field_lengths(sub, fieldname: str, cache: dict) -> np.ndarray:

@@ -3,22 +3,26 @@ the content store, parsed once per version, and kept in step with the index."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-import yaml
-
-from kb.entry import Entry, EntryError, parse_entry, serialize_entry
-from kb.store import ContentStore, Person, entry_path, is_entry_path, slug_of
+from kb.entry import Entry, EntryError, load_yaml, parse_entry, serialize_entry
+from kb.store import ContentStore, Person, StoreError, entry_path, is_entry_path, slug_of
 
 GREETING = "_sheet/greeting.md"
 CLOSING = "_sheet/closing.md"
 PHONE_OPENING = "_sheet/phone_opening.md"
 SYNONYMS = "_sheet/synonyms.txt"
 PLACEHOLDERS = "_sheet/placeholders.yml"
+log = logging.getLogger("kb")
 PARTS = {"greeting": GREETING, "closing": CLOSING, "phone_opening": PHONE_OPENING}
+
+
+class RefusedEntry(EntryError, StoreError):
+    """An entry file a write would store, refused: the message says what to fix."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,8 @@ def parse_synonyms(text: str) -> list[tuple[str, ...]]:
 
 def parse_placeholders(text: str) -> dict[str, dict[str, str]]:
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
+        data = load_yaml(text) or {}
+    except Exception:  # unreadable or using aliases: no labels rather than no sheet
         return {}
     out = {}
     if isinstance(data, dict):
@@ -58,6 +62,30 @@ def parse_placeholders(text: str) -> dict[str, dict[str, str]]:
                 "default": str(info.get("default") or ""),
             }
     return out
+
+
+def read_entry_file(store: ContentStore, path: str, version: str) -> Entry | EntryError:
+    """One entry file from the repository, or the EntryError saying what is wrong.
+
+    Whatever a file holds (a git push can bring anything), reading it never
+    raises: every failure of this one file becomes its named problem, and the
+    rest of the sheet reads on."""
+    try:
+        raw = store.read_bytes(version)
+        try:
+            text, warnings = raw.decode("utf-8"), ()
+        except UnicodeDecodeError as exc:
+            text = raw.decode("utf-8", "replace")
+            warnings = (f"it is not UTF-8 text (byte {exc.start + 1} cannot be read); "
+                        "save it as UTF-8 (the unreadable bytes show as �)",)
+        entry = parse_entry(slug_of(path), text, version, lenient=True)
+        return replace(entry, warnings=entry.warnings + warnings) if warnings else entry
+    except EntryError as exc:
+        return exc
+    except Exception as exc:  # anything at all: name this file, keep the sheet
+        log.warning("cannot read %s: %r", path, exc)
+        return EntryError(str(exc) if isinstance(exc, StoreError)
+                          else f"it cannot be read ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 class Sheet:
@@ -78,10 +106,7 @@ class Sheet:
             if hit is not None:
                 self._cache.move_to_end(version + path)
         if hit is None:
-            try:
-                hit = parse_entry(slug_of(path), self.store.read_blob(version), version)
-            except EntryError as exc:
-                hit = exc
+            hit = read_entry_file(self.store, path, version)
             with self._lock:
                 self._cache[version + path] = hit
                 if len(self._cache) > self._cache_size:
@@ -137,7 +162,17 @@ class Sheet:
         )
 
     def write(self, changes: dict[str, str | None], **kwargs: Any) -> str | None:
-        """One commit through the store, with the index brought up to date inside it."""
+        """One commit through the store, with the index brought up to date inside it.
+
+        Every entry file written is checked here, whichever way it came (API,
+        edit form, approved proposal, import, restore): a file that would not
+        read back cleanly is refused with the reason."""
+        for path, text in changes.items():
+            if text is not None and is_entry_path(path):
+                try:
+                    parse_entry(slug_of(path), text)
+                except EntryError as exc:
+                    raise RefusedEntry(f"{path} cannot be saved: {exc}.") from None
         return self.store.write(changes, after_commit=self.after_commit, **kwargs)
 
 

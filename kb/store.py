@@ -211,8 +211,21 @@ class ContentStore:
         return FileVersion(path, self.read_blob(sha.decode()), sha.decode(), commit)
 
     def read_blob(self, version: str) -> str:
-        blob = self.repo[version.encode()]
-        return blob.as_raw_string().decode("utf-8", "replace")
+        return self.read_bytes(version).decode("utf-8", "replace")
+
+    def read_bytes(self, version: str) -> bytes:
+        """A file's bytes by blob id. StoreError when the tree points at something
+        that is not a file here (a submodule link, an object never pushed)."""
+        try:
+            blob = self.repo[version.encode()]
+        except KeyError:
+            raise StoreError(f"its content ({short(version)}) is not in the repository: "
+                             "it is a submodule link or was never pushed; "
+                             "replace it with an ordinary file") from None
+        if not isinstance(blob, Blob):
+            raise StoreError("it is not an ordinary file (a submodule link?); "
+                             "replace it with an ordinary file")
+        return blob.as_raw_string()
 
     def changes_between(self, old: str | None, new: str | None) -> list[str]:
         """Paths added, changed or deleted going from commit `old` to `new`."""
