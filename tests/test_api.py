@@ -47,7 +47,7 @@ def test_unknown_entry_is_json_404(client):
 
 
 def test_malformed_entry_is_a_clear_json_error(client, app):
-    app.extensions["kb"].sheet.write({"bad.md": "no front matter"}, message="x", author=TARA)
+    app.extensions["kb"].store.write({"bad.md": "no front matter"}, message="x", author=TARA)
     response = client.get("/api/entries/bad")
     assert response.status_code == 422
     assert "bad.md" in response.get_json()["message"]

@@ -86,7 +86,7 @@ def test_unknown_entry_page_is_404_with_a_way_back(client):
 
 
 def test_malformed_file_is_named_on_the_search_page(client, app):
-    app.extensions["kb"].sheet.write({"oops.md": "---\ntitle: x\n"}, message="x", author=TARA)
+    app.extensions["kb"].store.write({"oops.md": "---\ntitle: x\n"}, message="x", author=TARA)
     html = client.get("/").get_data(as_text=True)
     assert "oops.md" in html and "never closed" in html
     assert "Item arrived damaged" in html

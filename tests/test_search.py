@@ -131,7 +131,8 @@ def test_other_process_writes_are_seen_before_searching(tmp_path, store, index):
 
 
 def test_malformed_file_is_reported_and_the_rest_is_indexed(index, sheet):
-    sheet.write({"broken.md": "---\ntitle: [oops\n---\nbody\n"}, message="bad", author=ALICE)
+    sheet.store.write({"broken.md": "---\ntitle: [oops\n---\nbody\n"}, message="bad", author=ALICE,
+                      after_commit=sheet.after_commit)  # as a push would: the sheet refuses it
     assert "broken.md" in index.problems
     assert "YAML" in index.problems["broken.md"]
     assert slugs(index.search("smashed"))[0] == "item-arrived-damaged"
