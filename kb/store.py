@@ -325,7 +325,7 @@ class ContentStore:
                 return None
             for blob in blobs:
                 if blob.id not in self.repo.object_store:
-                    self.repo.object_store.add_object(blob)
+                    self._add_object(blob)
             tree_id = self._build_tree(new_files)
             new_head = self._commit(tree_id, old_head, message, author, committer or author)
             self._remember_tree(new_head, new_files)
@@ -356,8 +356,22 @@ class ContentStore:
         raw = b"".join(serialize_tree(sorted_tree_items(entries, False)))
         tree = Tree.from_raw_string(Tree.type_num, raw)
         if tree.id not in self.repo.object_store:
-            self.repo.object_store.add_object(tree)
+            self._add_object(tree)
         return tree.id
+
+    def _add_object(self, obj) -> None:
+        """Write one loose object. Call with the write lock held.
+
+        dulwich writes `objects/xx/yyyy.lock` and renames it into place; a writer
+        killed in between leaves the lock behind, and every later write of the
+        same object would fail on it. Loose objects are written only under our
+        write lock (git itself writes temporary files, never .lock files), so
+        any such lock here belongs to a writer that is gone: clear it, write again."""
+        try:
+            self.repo.object_store.add_object(obj)
+        except FileLocked as exc:
+            Path(os.fsdecode(exc.lockfilename)).unlink(missing_ok=True)
+            self.repo.object_store.add_object(obj)
 
     def _move_branch(self, old: bytes | None, new: bytes) -> bool:
         if old is None:
@@ -391,7 +405,7 @@ class ContentStore:
         commit.encoding = b"UTF-8"
         text = message.strip() + "\n"
         commit.message = text.encode("utf-8")
-        self.repo.object_store.add_object(commit)
+        self._add_object(commit)
         old = parent.encode() if parent else None
         try:
             ok = self._move_branch(old, commit.id)

@@ -157,3 +157,23 @@ def test_clone_edit_and_push_back(store, tmp_path):
     git(clone, "push", "-q", "origin", "HEAD:main")
     assert store.read("pushed.md").text == entry_text("Pushed")
     assert store.history()[0].message == "from a clone"
+
+
+@needs_git
+def test_a_stale_object_lock_left_by_a_killed_save_never_blocks_a_save(store):
+    """A `kill -9` between dulwich creating objects/xx/yyyy.lock and renaming it."""
+    from dulwich.objects import Blob
+
+    text = "---\ntitle: Locked out\n---\nThe same save again.\n"
+    blob_id = Blob.from_string(text.encode()).id.decode()
+    objects = store.path / "objects"
+    (objects / blob_id[:2]).mkdir(exist_ok=True)
+    lock = objects / blob_id[:2] / (blob_id[2:] + ".lock")
+    lock.write_bytes(b"")  # empty, as the crash leaves it
+    for attempt in range(2):  # the identical save, twice: neither fails
+        store.write({"locked.md": text if attempt == 0 else text + "More.\n"},
+                    message="Save", author=ALICE)
+    assert not lock.exists()
+    assert store.read("locked.md").text.startswith("---\ntitle: Locked out")
+    subprocess.run(["git", "-C", str(store.path), "fsck", "--strict"], check=True,
+                   capture_output=True)
