@@ -45,12 +45,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
               file=sys.stderr, flush=True)
         app.config["KB_FIRST_ADMIN_PASSWORD"] = first_password
 
-    from kb.views import api, auth, curate, pages, reports
+    from kb.views import api, auth, curate, pages, phrasings, reports, setup
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(curate.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(phrasings.bp)
+    app.register_blueprint(setup.bp)
     app.add_template_filter(to_html, "markdown")
     app.add_template_filter(
         lambda ts: dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M"), "datetime")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +17,18 @@ from kb.store import Person, StoreError
 
 def _settings(ctx: click.Context) -> dict:
     return kb_config.load(ctx.obj or {})
+
+
+@contextmanager
+def _services(settings: dict, progress=None):
+    """The store, sheet and index for one command; the index files are closed after."""
+    from kb.services import open_services
+
+    svc = open_services(settings, progress)
+    try:
+        yield svc
+    finally:
+        svc.index.close()
 
 
 def _bar(label: str):
@@ -53,23 +66,55 @@ def main(ctx: click.Context, data_dir: str | None, index_dir: str | None) -> Non
 
 
 @main.command()
+@click.option("--empty", is_flag=True,
+              help="No starter entries: only the greeting, closing, phone opening, synonyms, "
+                   "placeholders and checks. Then `kb import FILE` adds your own sheet.")
 @click.pass_context
-def init(ctx: click.Context) -> None:
+def init(ctx: click.Context, empty: bool) -> None:
     """Create the content repository and the search index if they are missing."""
+    from kb import starter
     from kb.db import Database
-    from kb.services import open_services
-    from kb.users import ensure_first_admin
 
     settings = _settings(ctx)
-    svc = open_services(settings, _bar("Indexing"))
-    password = ensure_first_admin(Database(settings["DATABASE_URL"]))
+    data = Path(settings["DATA_DIR"])
+    fresh = not (data.exists() and any(data.iterdir()))
+    if empty and fresh:
+        try:
+            starter.create_empty(data, settings["SEED_DIR"])
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+    db = Database(settings["DATABASE_URL"])
+    try:
+        with _services(settings, _bar("Indexing")) as svc:
+            _init(svc, db, settings, empty, fresh)
+    finally:
+        db.dispose()
+
+
+def _init(svc, db, settings: dict, empty: bool, fresh: bool) -> None:
+    from kb import starter
+    from kb.users import ensure_first_admin
+
+    if empty and not fresh:
+        if starter.own_entries(svc.store, settings["SEED_DIR"]):
+            raise click.ClickException(
+                "The sheet already has entries of its own, so it was left as it is. To "
+                "make it exactly your spreadsheet, run `kb import --replace FILE`.")
+        if starter.starter_untouched(svc.store, settings["SEED_DIR"]):
+            starter.remove_starter(svc.sheet, settings["SEED_DIR"], author=_person(None))
+            click.echo("Removed the starter entries (they stay in the history).")
+        elif svc.store.entry_paths():
+            raise click.ClickException(
+                "The starter entries have been edited, so they were left as they are. To "
+                "replace them with your own sheet, run `kb import --replace FILE`.")
+    if empty:
+        starter.record_choice(db, "empty")
+    password = ensure_first_admin(db)
     if password:
         click.echo(f"Created the first user: admin / {password}  (one-time password)")
     click.echo(f"Content: {settings['DATA_DIR']} at {svc.store.head()[:7]}")
     click.echo(f"Index:   {settings['INDEX_DIR']} ({svc.index.doc_count()} entries)")
-    for problem in svc.index.problem_list():
-        click.echo(f"warning: {problem}", err=True)
-    svc.index.close()
+    _warn_problems(svc.index)
 
 
 @main.command()
@@ -156,20 +201,31 @@ def _person(name: str | None) -> Person:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--author", help="Whose words these are (default: your login name).")
 @click.option("--message", default=None, help="The reason recorded in history.")
+@click.option("--replace", "replace_all", is_flag=True,
+              help="The sheet becomes exactly the file's entries: entries the file does not "
+                   "name are removed in the same commit (history keeps them).")
 @click.pass_context
-def import_cmd(ctx: click.Context, file: Path, author: str | None, message: str | None) -> None:
+def import_cmd(ctx: click.Context, file: Path, author: str | None, message: str | None,
+               replace_all: bool) -> None:
     """Import a spreadsheet (CSV or XLSX) with Complaint and Answer columns."""
-    from kb.services import open_services
+    from kb import starter
+    from kb.db import Database
     from kb.spreadsheet import SpreadsheetError, import_sheet
 
-    svc = open_services(_settings(ctx))
-    try:
-        report = import_sheet(
-            svc.sheet, file, author=_person(author),
-            message=message or f"Import {file.name}", progress=_bar("Reading rows"),
-        )
-    except (SpreadsheetError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = _settings(ctx)
+    default = f"Replace the sheet with {file.name}" if replace_all else f"Import {file.name}"
+    with _services(settings) as svc:
+        try:
+            report = import_sheet(
+                svc.sheet, file, author=_person(author), message=message or default,
+                progress=_bar("Reading rows"), replace_all=replace_all,
+            )
+        except (SpreadsheetError, StoreError) as exc:
+            raise click.ClickException(str(exc)) from None
+    if replace_all:
+        db = Database(settings["DATABASE_URL"])
+        starter.record_choice(db, "replace")
+        db.dispose()
     click.echo(report.summary())
     for skip in report.skipped:
         click.echo(f"  row {skip.row}: {skip.reason}", err=True)
@@ -180,11 +236,10 @@ def import_cmd(ctx: click.Context, file: Path, author: str | None, message: str 
 @click.pass_context
 def export_cmd(ctx: click.Context, file: Path) -> None:
     """Write the sheet to a CSV (or .xlsx) file."""
-    from kb.services import open_services
     from kb.spreadsheet import export_sheet
 
-    svc = open_services(_settings(ctx))
-    count = export_sheet(svc.sheet, file)
+    with _services(_settings(ctx)) as svc:
+        count = export_sheet(svc.sheet, file)
     click.echo(f"Wrote {count} entries to {file}.")
 
 

@@ -163,6 +163,45 @@ class Favourite(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Setting(Base):
+    """A small fact the app remembers across restarts and processes (e.g. the
+    admin's choice about the starter entries)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
+class LearnedWording(Base):
+    """Words an agent typed in a search that led to copying an entry: one row per
+    copy and wording (derived from the search log and events, rebuilt as needed)."""
+
+    __tablename__ = "learned_wordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer, index=True)  # the copy
+    search_id: Mapped[int] = mapped_column(Integer)  # the search the copy came from
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    slug: Mapped[str] = mapped_column(String(80), index=True)
+    wording: Mapped[str] = mapped_column(String(200))
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)  # refined away from
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class PhrasingDecision(Base):
+    """A trainer's answer to a suggested phrasing: accepted or dismissed."""
+
+    __tablename__ = "phrasing_decisions"
+
+    slug: Mapped[str] = mapped_column(String(80), primary_key=True)
+    wording: Mapped[str] = mapped_column(String(200), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(20))  # "accepted" | "dismissed"
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Database:
     def __init__(self, url: str):
         kwargs = {}

@@ -80,14 +80,16 @@ class ImportReport:
     updated: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # with replace: entries not in the file
     commit: str | None = None
 
     def summary(self) -> str:
         done = len(self.created) + len(self.updated) + self.unchanged
+        removed = f", {len(self.removed)} removed" if self.removed else ""
         return (
             f"Imported {done} row{'' if done == 1 else 's'}: {len(self.created)} new, "
             f"{len(self.updated)} updated, {self.unchanged} unchanged, "
-            f"{len(self.skipped)} skipped."
+            f"{len(self.skipped)} skipped{removed}."
         )
 
 
@@ -418,15 +420,20 @@ def import_sheet(
     author: Person,
     message: str,
     progress: Callable[[Iterable], Iterable] | None = None,
+    replace_all: bool = False,
 ) -> ImportReport:
     """Create or update one entry per row, all in one commit.
 
     A row whose complaint is already in the sheet (same slug, or the same title
     ignoring case) updates that entry; cells left blank keep what the entry had.
-    Raises SpreadsheetError if the file cannot be read at all, StoreError (a
-    ConflictError) if an entry was edited by someone else during the import."""
+    With `replace_all` the sheet becomes exactly the file: each entry is what its
+    row says, and every entry the file does not name is deleted in the same
+    commit (its history stays in git). A file with no importable row changes
+    nothing then. Raises SpreadsheetError if the file cannot be read at all,
+    StoreError (a ConflictError) if an entry was edited by someone else meanwhile."""
     _headers, rows = read_rows(path)
-    entries, problems = sheet.entries()
+    head = sheet.store.head()  # every version below is read at this commit
+    entries, problems = sheet.entries(head)
     by_slug = {e.slug: e for e in entries}
     by_title: dict[str, Entry] = {}
     for e in entries:
@@ -436,7 +443,7 @@ def import_sheet(
     categories = {c.casefold(): c for c in (e.category for e in entries) if c}
 
     report = ImportReport()
-    changes: dict[str, str] = {}
+    changes: dict[str, str | None] = {}
     expected: dict[str, str | None] = {}
     seen_title: dict[str, int] = {}
     seen_slug: dict[str, int] = {}
@@ -460,7 +467,7 @@ def import_sheet(
             # title, then the slug the title makes
             current = by_slug.get(given_slug) or by_title.get(key) or by_slug.get(own_slug)
             slug = current.slug if current else (given_slug or own_slug)
-            if current is None and slug in broken:
+            if current is None and slug in broken and not replace_all:
                 raise _RowProblem(
                     f"it would replace {entry_path(slug)}, which cannot be read "
                     f"({broken[slug]}); fix or delete that file first"
@@ -473,6 +480,10 @@ def import_sheet(
                     f"'{slug}'"
                 )
             base = current or Entry(slug=slug, title=title, answer="", status="published")
+            if replace_all and current is not None:
+                # what the row says, nothing left over; fields a spreadsheet cannot hold stay
+                base = replace(current, phone="", phrasings=(), tags=(), category="",
+                               status="published", owner="", last_reviewed=None)
             entry = replace(base, title=title, answer=cells["answer"] + "\n", **fields)
             text = _validated(entry)
         except _RowProblem as problem:
@@ -485,8 +496,17 @@ def import_sheet(
         path_ = entry_path(slug)
         changes[path_] = text
         # Someone saving one of these entries during the import wins; the import stops.
-        expected[path_] = current.version if current else None
+        expected[path_] = current.version if current else sheet.store.version_of(path_, head)
         (report.updated if current else report.created).append(slug)
+    if replace_all:
+        if not seen_slug:
+            raise SpreadsheetError(
+                f"No row of {Path(path).name} could be imported, so the sheet was left as it "
+                "is. " + "; ".join(f"row {k.row}: {k.reason}" for k in report.skipped[:5]))
+        for gone in sorted((set(by_slug) | set(broken)) - set(seen_slug)):
+            changes[entry_path(gone)] = None
+            expected[entry_path(gone)] = sheet.store.version_of(entry_path(gone), head)
+            report.removed.append(gone)
     if changes:
         report.commit = sheet.write(changes, message=message, author=author, expected=expected)
     return report

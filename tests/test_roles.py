@@ -67,6 +67,10 @@ MIN_ROLE: dict[str, str | None] = {
     "reports.printable": AGENT,
     "reports.export": TRAINER,
     "reports.openapi": AGENT,
+    "phrasings.suggestions": TRAINER,
+    "phrasings.accept": TRAINER,
+    "phrasings.dismiss": TRAINER,
+    "setup.start": ADMIN,
 }
 
 
@@ -163,6 +167,14 @@ CASES = [
          form={"reason": "matrix"}),
     Case("reports.printable", "GET", "/print", 200),
     Case("reports.export", "GET", "/export.csv", 200),
+    # learned customer wordings (nothing suggested here, so nothing is written)
+    Case("phrasings.suggestions", "GET", "/phrasings", 200),
+    Case("phrasings.accept", "POST", "/phrasings/accept", 302,
+         form={"slug": "refund-status", "wording": "never searched"}),
+    Case("phrasings.dismiss", "POST", "/phrasings/dismiss", 302, form={"slug": "refund-status"}),
+    # the first-visit choice about the starter entries (no choice made: shown again)
+    Case("setup.start", "GET", "/admin/start", 200),
+    Case("setup.start", "POST", "/admin/start", 302, form={"action": ""}),
 ]
 
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 
-from kb import usage
+from kb import phrasings, starter, usage
 from kb.auth import database, role_required
 from kb.compose import compose, phone_script, placeholders_in
 from kb.entry import EntryError, entry_overdue
@@ -52,6 +61,8 @@ def search():
         search_id = usage.log_search(database(), current_user.id, query, results.words,
                                      results.total)
     db = database()
+    if results is None and _offer_start(db):
+        return redirect(url_for("setup.start"))
     browse, counts = None, None
     if results is None:  # the empty page: the whole sheet, or its categories when large
         svc.index.ensure_fresh()
@@ -66,6 +77,15 @@ def search():
         recent=_titles(usage.recent(db, current_user.id)),
         favourites=_titles(usage.favourites(db, current_user.id)),
     )
+
+
+def _offer_start(db) -> bool:
+    """The admin's first visit to a sheet still holding the untouched starter
+    entries goes to the choice page, once per sign-in."""
+    if not current_user.can("admin") or session.get("kb_start_offered"):
+        return False
+    session["kb_start_offered"] = True
+    return starter.should_offer(db, services().store, current_app.config["SEED_DIR"])
 
 
 def _form_fields(entry, svc):
@@ -104,13 +124,15 @@ def entry(slug: str):
     sid = request.args.get("sid", "")
     usage.log_event(db, current_user.id, "view", slug, found.version,
                     int(sid) if sid.isdigit() else None)
+    learned = (phrasings.suggestions(db, svc.sheet, slug=slug)
+               if current_user.can("trainer") else [])
     return render_template(
         "entry.html", entry=found, answer_html=to_html(found.answer), email=email,
         opening=opening, points=points, fields=_form_fields(found, svc), overdue=overdue,
         query=request.args.get("q", ""), search_id=sid if sid.isdigit() else "",
         changed=_changed_since_copied(found),
         favourite=slug in usage.favourites(db, current_user.id),
-        eml_url=url_for("pages.eml", slug=found.slug, **values),
+        eml_url=url_for("pages.eml", slug=found.slug, **values), learned=learned,
     )
 
 
