@@ -13,7 +13,8 @@ dismissing one is remembered so it is not offered again.
 
 The links are derived data, rebuilt from the log: each read links the copies
 logged since the last read, and links again the copies of the last few minutes,
-because a log written in batches may bring their searches a moment later.
+because the log is written in batches by each server process, so a search
+queued in one process may reach the database after the copy written by another.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def _final_search(s, copy: Event) -> SearchLog | None:
             return row
     return s.scalar(select(SearchLog).where(
         SearchLog.user_id == copy.user_id, SearchLog.at <= copy.at,
-        SearchLog.at >= copy.at - LINK_WINDOW).order_by(SearchLog.id.desc()).limit(1))
+        SearchLog.at >= copy.at - LINK_WINDOW).order_by(SearchLog.at.desc()).limit(1))
 
 
 def _chain(s, copy: Event) -> list[tuple[str, bool, int]]:
@@ -93,10 +94,11 @@ def _chain(s, copy: Event) -> list[tuple[str, bool, int]]:
     if final is None:
         return []
     out = [(normalize(final.query), False, final.id)]
+    # by time, not id: each server process numbers its searches from its own block
     earlier = s.scalars(select(SearchLog).where(
-        SearchLog.user_id == copy.user_id, SearchLog.id < final.id,
+        SearchLog.user_id == copy.user_id, SearchLog.id != final.id, SearchLog.at <= final.at,
         SearchLog.at >= final.at - REFINE_GAP * MAX_REFINED)
-        .order_by(SearchLog.id.desc()).limit(MAX_REFINED)).all()
+        .order_by(SearchLog.at.desc()).limit(MAX_REFINED)).all()
     after = final
     for row in earlier:
         # a search that ended in a copy was another call; a long pause, another question
@@ -115,6 +117,7 @@ def _chain(s, copy: Event) -> list[tuple[str, bool, int]]:
 
 def link(db: Database, now: dt.datetime | None = None) -> int:
     """Link the copies logged since the last call (and the last few minutes' again)."""
+    db.usage_log.flush()  # what this process queued is written before it is read
     now = now or utcnow()
     settled_before = now - SETTLE
     with db.session() as s:
