@@ -738,7 +738,7 @@ def _scores(searcher, query, filter_query, shared: _Shared) -> tuple[np.ndarray,
                 scores[doc] += matcher.score()
                 matched[doc] = True
                 matcher.next()
-        deleted = sub.reader().deleted_docs_set
+        deleted = getattr(sub.reader(), "deleted_docs_set", None)  # none in an empty index
         if deleted:
             matched[offset + np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
     if filter_query is not None and matched.any():
