@@ -17,6 +17,7 @@ from kb.db import Database
 from kb.paths import resource_dir
 from kb.render import to_html
 from kb.services import open_services
+from kb.usage import SearchLogKeeper
 from kb.users import ensure_first_admin
 
 csrf = CSRFProtect()
@@ -36,6 +37,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["kb"].index.warm()  # the first agent's search should not pay for it
     db = Database(settings["DATABASE_URL"])
     app.extensions["kb_db"] = db
+    search_log = SearchLogKeeper(db, settings["SEARCH_LOG_DAYS"])
+    search_log.purge_if_due()  # at start, then once a day on a request
     csrf.init_app(app)
     login_manager.init_app(app)
     first_password = ensure_first_admin(db)
@@ -84,10 +87,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if (current_user.is_authenticated and current_user.must_change_password
                 and request.endpoint not in ("auth.profile", "auth.logout", "static")):
             if request.path.startswith("/api/"):
-                return jsonify(error="Forbidden", message="Change your one-time password on "
-                               "your profile page first."), 403
+                return jsonify(error="Forbidden", message=(
+                    f"{current_user.username} still has a one-time password: sign in and "
+                    "change it on the profile page, then the API accepts its tokens. An "
+                    "integration should use a service account instead (kb user create NAME "
+                    "--service, then kb token create NAME).")), 403
             return redirect(url_for("auth.profile"))
         return None
+
+    @app.before_request
+    def keep_search_log_short():
+        search_log.purge_if_due()
 
     @app.context_processor
     def people():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, g, jsonify, redirect, request, url_for
-from flask_login import LoginManager, current_user
+from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask_login import LoginManager, current_user, login_user
 
 from kb.db import Database, User
 from kb.users import user_by_id, user_for_token
@@ -21,13 +21,33 @@ def database() -> Database:
     return current_app.extensions["kb_db"]
 
 
+GENERATION_KEY = "kb_gen"
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
     try:
         user = user_by_id(database(), int(user_id))
     except ValueError:
         return None
-    return user if user and user.active else None
+    if user is None or not user.active or user.is_service:
+        return None
+    # The server-side check: sign-out, a password change, a reset or disabling moves
+    # the user's generation on, and every cookie carrying an older one stops working.
+    if session.get(GENERATION_KEY) != user.session_generation:
+        return None
+    return user
+
+
+def sign_in(user: User) -> None:
+    """Start a session for this user, tied to their current session generation."""
+    login_user(user)
+    session[GENERATION_KEY] = user.session_generation
+
+
+def keep_session(generation: int) -> None:
+    """After this session itself moved the generation on (a password change), stay in."""
+    session[GENERATION_KEY] = generation
 
 
 @login_manager.request_loader

@@ -284,7 +284,7 @@ def _db(ctx: click.Context):
 
 @main.group()
 def user() -> None:
-    """Manage people: create, list, set-role, reset-password, disable."""
+    """Manage people: create, list, set-role, reset-password, unlock, disable."""
 
 
 @user.command("create")
@@ -293,17 +293,42 @@ def user() -> None:
               show_default=True)
 @click.option("--name", "display_name", default="", help="Display name used in emails.")
 @click.option("--email", default="")
+@click.option("--service", is_flag=True,
+              help="A service account for an integration: no password, cannot sign in, "
+                   "uses API tokens only (kb token create NAME).")
 @click.pass_context
-def user_create(ctx, username: str, role: str, display_name: str, email: str) -> None:
+def user_create(ctx, username: str, role: str, display_name: str, email: str,
+                service: bool) -> None:
     from kb.users import UserError, create_user, new_password
 
-    password = new_password()
+    password = None if service else new_password()
     try:
-        create_user(_db(ctx), username, password, role=role, display_name=display_name,
-                    email=email, must_change=True)
+        user = create_user(_db(ctx), username, password, role=role, display_name=display_name,
+                           email=email, must_change=True, service=service)
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Created {username} ({role}). One-time password: {password}")
+    if service:
+        click.echo(f"Created the service account {user.username} ({role}). It cannot sign in; "
+                   f"make its API token with: kb token create {user.username}")
+    else:
+        click.echo(f"Created {username} ({role}). One-time password: {password}")
+
+
+@user.command("unlock")
+@click.argument("username")
+@click.pass_context
+def user_unlock(ctx, username: str) -> None:
+    """Forget a user's failed sign-ins, so they may try again at once from anywhere."""
+    from kb.throttle import unlock
+    from kb.users import UserError, get_user
+
+    db = _db(ctx)
+    try:
+        user = get_user(db, username)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    unlock(db, user.username)
+    click.echo(f"{user.username} may sign in again at once (failed sign-ins forgotten).")
 
 
 @user.command("list")
@@ -313,7 +338,8 @@ def user_list(ctx) -> None:
 
     for u in list_users(_db(ctx)):
         state = "active" if u.active else "disabled"
-        click.echo(f"{u.username:20} {u.role:8} {state:9} {u.display_name}")
+        kind = "  (service account)" if u.is_service else ""
+        click.echo(f"{u.username:20} {u.role:8} {state:9} {u.display_name}{kind}")
 
 
 @user.command("set-role")
@@ -334,11 +360,11 @@ def user_set_role(ctx, username: str, role: str) -> None:
 @click.argument("username")
 @click.pass_context
 def user_reset(ctx, username: str) -> None:
-    from kb.users import UserError, new_password, update_user
+    """A new one-time password; signs out their sessions and revokes their tokens."""
+    from kb.users import UserError, reset_password
 
-    password = new_password()
     try:
-        update_user(_db(ctx), username, password=password, must_change_password=True)
+        password = reset_password(_db(ctx), username)
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"New one-time password for {username}: {password}")
@@ -368,13 +394,19 @@ def token() -> None:
 @click.option("--label", default="", help="What the token is for.")
 @click.pass_context
 def token_create(ctx, username: str, label: str) -> None:
-    from kb.users import UserError, create_token
+    from kb.users import UserError, create_token, get_user
 
+    db = _db(ctx)
     try:
-        value = create_token(_db(ctx), username, label)
+        value = create_token(db, username, label)
+        owner = get_user(db, username)
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(value)
+    if owner.must_change_password and sys.stderr.isatty():  # a script reads the token only
+        click.echo(f"note: {owner.username} still has a one-time password, and the API refuses "
+                   "this token until they sign in and change it. For an integration, use a "
+                   f"service account: kb user create NAME --service", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

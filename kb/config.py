@@ -29,6 +29,8 @@ class Config:
     SESSION_COOKIE_SAMESITE: str = "Lax"
     SESSION_COOKIE_SECURE: bool = False  # set KB_SESSION_COOKIE_SECURE=1 behind HTTPS
     WTF_CSRF_TIME_LIMIT: int | None = None
+    ONE_TIME_PASSWORD_HOURS: int = 72  # a one-time password stops working after this
+    SEARCH_LOG_DAYS: int = 90  # searches older than this are deleted (the gaps window)
 
 
 def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -49,11 +51,28 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     settings["INSTANCE_DIR"] = str(inst)
     settings["DATA_DIR"] = str(settings["DATA_DIR"] or inst / "content")
     settings["INDEX_DIR"] = str(settings["INDEX_DIR"] or inst / "index")
+    private_dir(inst, tighten=True)
     settings["DATABASE_URL"] = settings["DATABASE_URL"] or f"sqlite:///{inst / 'kb.sqlite'}"
     settings["SEED_DIR"] = str(settings["SEED_DIR"] or resource_dir("entries"))
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = _instance_secret(inst)
     return settings
+
+
+def private_dir(path: Path, tighten: bool = False) -> None:
+    """Create a folder only its owner can read (password hashes, what agents searched
+    and the customers' words in the content live below). `tighten` also closes an
+    existing folder made by an older kb with the usual 0755; a team's own content
+    repository elsewhere keeps the permissions its owner gave it."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)  # mkdir's mode is filtered by the umask
+    elif tighten and path.is_dir():
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o700)
+        except OSError:
+            pass  # not ours to change; the owner decides
 
 
 def _instance_secret(inst: Path) -> str:

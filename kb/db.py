@@ -1,4 +1,4 @@
-"""The app's own state in SQL: users, tokens, proposals, sign-in attempts.
+"""The app's own state in SQL: users, tokens, proposals, sign-in failures, usage.
 
 SQLite by default; any SQLAlchemy URL (KB_DATABASE_URL) works, so a team that
 outgrows one machine moves to PostgreSQL by changing the URL.
@@ -7,7 +7,9 @@ outgrows one machine moves to PostgreSQL by changing the URL.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -19,7 +21,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
@@ -50,6 +54,11 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # bumped by sign-out, password change, reset and disable: older sessions stop working
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    password_set_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # a service account has no password and cannot sign in; it uses API tokens only
+    is_service: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     # flask-login's protocol
     @property
@@ -108,12 +117,17 @@ class Proposal(Base):
     reviewer: Mapped[User | None] = relationship(foreign_keys=[reviewer_id])
 
 
-class LoginAttempt(Base):
-    __tablename__ = "login_attempts"
+class SignInFailures(Base):
+    """Failed sign-ins counted per (user name, address) and per address."""
+
+    __tablename__ = "sign_in_failures"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), index=True)  # "user:<name>" or "ip:<addr>"
-    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(80), default="", index=True)  # "" = address
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class SearchLog(Base):
@@ -207,10 +221,13 @@ class Database:
         kwargs = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            _private_file(Path(url.removeprefix("sqlite:///")))
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self._usage_log: UsageLog | None = None
         self._usage_lock = threading.Lock()
@@ -234,6 +251,37 @@ class Database:
         if self._usage_log is not None:
             self._usage_log.close()  # write what is queued before letting go
         self.engine.dispose()
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Give a database made by an older kb the columns added since (create_all only
+    makes missing tables). Only nullable columns or ones with a server default are
+    added, which every database accepts with ALTER TABLE ... ADD COLUMN."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                kind = column.type.compile(engine.dialect)
+                default = f" DEFAULT {column.server_default.arg}" if column.server_default else ""
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
+                                  f"{kind}{default}"))
+
+
+def _private_file(path: Path) -> None:
+    """The database holds password hashes and what agents searched: owner only.
+    SQLite gives its -wal and -shm files the mode of the database file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for extra in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if extra.stat().st_mode & 0o077:
+                extra.chmod(0o600)
+        except OSError:
+            pass  # not there, or not ours: SQLite will say so if it matters
 
 
 def _sqlite_pragmas(conn, _record) -> None:

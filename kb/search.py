@@ -238,6 +238,7 @@ class SearchIndex:
         if self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
+        self.dir.chmod(0o700)  # derived from the content, so as private as it
         self._ix = whoosh_index.create_in(str(self.dir), _schema())
         head = self.store.head()
         paths = self.store.entry_paths(head)

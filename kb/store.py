@@ -121,7 +121,9 @@ class ContentStore:
     ) -> ContentStore:
         """Make a new bare repository holding `files` in one first commit."""
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.mkdir(parents=True)
+            path.chmod(0o700)  # the customers' words: not for every local account
         if any(path.iterdir()):
             raise StoreError(f"{path} is not empty and not a git repository; refusing to touch it.")
         Repo.init_bare(str(path))

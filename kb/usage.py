@@ -4,6 +4,8 @@ favourites, "changed since you last copied it", gaps and usage reports."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -11,12 +13,75 @@ from sqlalchemy import delete, func, select
 
 from kb.db import Database, Event, Favourite, SearchLog, utcnow
 
+# Agents paste the customer's details into the search box; the log keeps what was
+# asked for, not who asked. Emails, phone numbers and order-like digit runs are
+# replaced before anything is stored.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
+_PHONE = re.compile(r"\+?\(?\d[\d\s().-]{5,}\d")  # 7+ digits with +, spaces, dots, dashes
+_NUMBER = re.compile(r"\d{5,}")  # order, account, card or parcel numbers
+
+
+def _phone(match: re.Match) -> str:
+    text = match.group(0)
+    digits = sum(c.isdigit() for c in text)
+    return "[phone]" if digits >= 7 and not text.isdigit() else text
+
+
+def mask_private(query: str) -> tuple[str, list[str]]:
+    """The query with emails, phone numbers and long numbers masked, and what was removed."""
+    removed = _EMAIL.findall(query)
+    query = _EMAIL.sub("[email]", query)
+    masked = _PHONE.sub(_phone, query)
+    removed += [m.group(0) for m in _PHONE.finditer(query) if _phone(m) != m.group(0)]
+    removed += _NUMBER.findall(masked)
+    return _NUMBER.sub("[number]", masked), removed
+
+
+def _public_words(words: list[str], masked: str, removed: list[str]) -> list[str]:
+    """Drop the stems that came from a masked part ("ana" of "ana@example.com")."""
+    gone = " ".join(removed).lower()
+    kept = masked.lower()
+    return [w for w in words
+            if not re.search(r"\d{5,}", w) and not (w in gone and w not in kept)]
+
 
 def log_search(db: Database, user_id: int | None, query: str, words: list[str],
                result_count: int) -> int | None:
-    """Queue a search for the log and return its id (keystrokes of one query
-    count once; see kb.usage_log)."""
-    return db.usage_log.search(user_id, query, words, result_count)
+    """Queue a search for the log, customer details masked, and return its id
+    (keystrokes of one query count once; see kb.usage_log)."""
+    masked, removed = mask_private(" ".join(query.split()))
+    return db.usage_log.search(user_id, masked, _public_words(words, masked, removed),
+                               result_count)
+
+
+def purge_searches(db: Database, days: int) -> int:
+    """Delete searches older than `days`; returns how many went."""
+    since = utcnow() - dt.timedelta(days=days)
+    with db.session() as s:
+        done = s.execute(delete(SearchLog).where(SearchLog.at < since))
+        s.commit()
+        return done.rowcount
+
+
+class SearchLogKeeper:
+    """Purges the search log at start and then once a day, on the first request of the
+    day: a date comparison per request, one DELETE per day and process."""
+
+    def __init__(self, db: Database, days: int):
+        self.db, self.days = db, days
+        self._done_on: dt.date | None = None
+        self._lock = threading.Lock()
+
+    def purge_if_due(self) -> None:
+        today = utcnow().date()
+        if self._done_on == today or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._done_on != today:
+                purge_searches(self.db, self.days)
+                self._done_on = today
+        finally:
+            self._lock.release()
 
 
 def log_event(db: Database, user_id: int | None, kind: str, slug: str, version: str | None,

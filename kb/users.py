@@ -1,4 +1,4 @@
-"""People: accounts, roles, passwords, personal API tokens, sign-in limits."""
+"""People: accounts, roles, passwords, service accounts, personal API tokens."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import secrets
 from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from kb.db import ROLES, Database, LoginAttempt, Token, User, utcnow
+from kb import throttle
+from kb.db import ROLES, Database, Token, User, utcnow
 from kb.errors import KbError
+from kb.passwords import PasswordError, check_new_password, new_password
 from kb.store import Person
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
-MIN_PASSWORD = 10
-FAILED_LIMIT_USER = 5  # failed sign-ins per user name ...
-FAILED_LIMIT_IP = 20  # ... and per address, within the window
-FAILED_WINDOW = dt.timedelta(minutes=15)
+ONE_TIME_HOURS = 72  # default life of a one-time password (KB_ONE_TIME_PASSWORD_HOURS)
+NO_PASSWORD = "!"  # the hash of a service account: matches no password at all
 
 
 class UserError(KbError, ValueError):
@@ -30,31 +30,35 @@ def person_of(user: User) -> Person:
     return Person(user.name, user.email or f"{user.username}@kb.local")
 
 
-def check_password_strength(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"Use a password of at least {MIN_PASSWORD} characters.")
+def check_password_strength(password: str, username: str = "",
+                            current_hash: str | None = None) -> None:
+    try:
+        check_new_password(password, username, current_hash)
+    except PasswordError as exc:
+        raise UserError(str(exc)) from None
 
 
-def new_password() -> str:
-    return secrets.token_urlsafe(12)
-
-
-def create_user(db: Database, username: str, password: str, role: str = "agent",
-                display_name: str = "", email: str = "", must_change: bool = False) -> User:
+def create_user(db: Database, username: str, password: str | None, role: str = "agent",
+                display_name: str = "", email: str = "", must_change: bool = False,
+                service: bool = False) -> User:
+    """A person (with a password), or with `service` an integration's account: no
+    password, no sign-in, API tokens only (`password` is then ignored)."""
     username = username.strip().lower()
     if not USERNAME_RE.match(username):
         raise UserError("A user name is 2–40 lowercase letters, digits, dots, dashes or "
                         "underscores, starting with a letter or digit.")
     if role not in ROLES:
         raise UserError(f"Role must be one of: {', '.join(ROLES)}.")
-    check_password_strength(password)
+    if not service:
+        check_password_strength(password or "", username)
     with db.session() as s:
         if s.scalar(select(User).where(User.username == username)):
             raise UserError(f"There is already a user called {username}.")
         user = User(username=username, display_name=display_name.strip() or username.title(),
                     email=email.strip(), role=role,
-                    password_hash=generate_password_hash(password),
-                    must_change_password=must_change)
+                    password_hash=NO_PASSWORD if service else generate_password_hash(password),
+                    must_change_password=must_change and not service, is_service=service,
+                    password_set_at=utcnow())
         s.add(user)
         s.commit()
         return user
@@ -79,6 +83,8 @@ def list_users(db: Database) -> list[User]:
 
 
 def update_user(db: Database, username: str, **changes) -> User:
+    """Change a user's fields. A new password, or disabling, signs out every session of
+    theirs (the session generation moves on); disabling also revokes their tokens."""
     with db.session() as s:
         user = s.scalar(select(User).where(User.username == username.strip().lower()))
         if user is None:
@@ -87,8 +93,17 @@ def update_user(db: Database, username: str, **changes) -> User:
             raise UserError(f"Role must be one of: {', '.join(ROLES)}.")
         was_admin = user.role == "admin" and user.active
         if "password" in changes:
-            check_password_strength(changes["password"])
+            if user.is_service:
+                raise UserError(f"{user.username} is a service account: it has no password "
+                                f"and uses API tokens (kb token create {user.username}).")
+            check_password_strength(changes["password"], user.username, user.password_hash)
             user.password_hash = generate_password_hash(changes.pop("password"))
+            user.password_set_at = utcnow()
+            user.session_generation = (user.session_generation or 0) + 1
+        if changes.get("active") is False and user.active:
+            user.session_generation = (user.session_generation or 0) + 1
+            # tokens die with the account and stay dead if it is enabled again
+            s.execute(delete(Token).where(Token.user_id == user.id))
         for key, value in changes.items():
             setattr(user, key, value)
         if was_admin and not (user.role == "admin" and user.active):
@@ -101,32 +116,60 @@ def update_user(db: Database, username: str, **changes) -> User:
         return user
 
 
-def authenticate(db: Database, username: str, password: str, address: str) -> User:
-    """The user for these credentials, or UserError (also when rate-limited)."""
-    username = (username or "").strip().lower()
-    keys = [f"user:{username}", f"ip:{address}"]
+def authenticate(db: Database, username: str, password: str, address: str,
+                 one_time_hours: int = ONE_TIME_HOURS) -> User:
+    """The user for these credentials, or UserError (also when throttled: see kb.throttle)."""
+    username = (username or "").strip().lower()[:80]
+    address = (address or "")[:64]
     now = utcnow()
     with db.session() as s:
-        since = now - FAILED_WINDOW
-        s.execute(delete(LoginAttempt).where(LoginAttempt.at < since))
-        per_user = s.scalar(select(func.count()).where(LoginAttempt.key == keys[0]))
-        per_ip = s.scalar(select(func.count()).where(LoginAttempt.key == keys[1]))
-        s.commit()
-        if per_user >= FAILED_LIMIT_USER or per_ip >= FAILED_LIMIT_IP:
-            raise UserError("Too many failed sign-ins. Wait 15 minutes, or ask an admin "
-                            "to reset your password.")
+        try:
+            throttle.check(s, username, address, now)
+        except throttle.Throttled as exc:
+            s.commit()
+            raise UserError(str(exc)) from None
         user = s.scalar(select(User).where(User.username == username))
         # check a hash even for unknown names so timing does not reveal which exist
-        ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
-        if not ok or user is None or not user.active:
-            s.add_all([LoginAttempt(key=k, at=now) for k in keys])
+        usable = user is not None and not user.is_service
+        ok = check_password_hash(user.password_hash if usable else _DUMMY_HASH, password or "")
+        if not ok or not usable or not user.active:
+            throttle.record_failure(s, username, address, now)
             s.commit()
-            if user is not None and ok and not user.active:
+            if usable and ok and not user.active:
                 raise UserError("This account is disabled. Ask an admin to enable it.")
             raise UserError("That user name and password do not match. Check both and try again.")
-        s.execute(delete(LoginAttempt).where(LoginAttempt.key == keys[0]))
+        throttle.clear_pair(s, username, address)
         s.commit()
+        if user.must_change_password and one_time_expired(user, one_time_hours, now):
+            raise UserError(f"This one-time password has expired (they last {one_time_hours} "
+                            "hours). Ask an admin for a new one.")
         return user
+
+
+def one_time_expired(user: User, hours: int, now: dt.datetime | None = None) -> bool:
+    set_at = user.password_set_at or user.created_at
+    return bool(set_at) and (now or utcnow()) - set_at > dt.timedelta(hours=hours)
+
+
+def reset_password(db: Database, username: str) -> str:
+    """A new one-time password for someone who lost theirs: signs out their sessions,
+    revokes their tokens and clears their sign-in throttling. Returns the password."""
+    password = new_password()
+    user = update_user(db, username, password=password, must_change_password=True)
+    with db.session() as s:
+        s.execute(delete(Token).where(Token.user_id == user.id))
+        s.commit()
+    throttle.unlock(db, user.username)
+    return password
+
+
+def bump_sessions(db: Database, user_id: int) -> int:
+    """Sign out every session of this user; returns the new generation."""
+    with db.session() as s:
+        user = s.get(User, user_id)
+        user.session_generation = (user.session_generation or 0) + 1
+        s.commit()
+        return user.session_generation
 
 
 _DUMMY_HASH = generate_password_hash("not a real password")
