@@ -33,7 +33,7 @@ from kb.users import create_user  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-PASSWORD = "bench-password-1"
+PASSWORD = "quiet-sofa-lamp-1"
 
 # Installed in the page: remember when the last key went down, and when the
 # results list was painted after a change (the frame after the DOM mutation).
