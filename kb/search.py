@@ -18,10 +18,12 @@ import datetime as dt
 import functools
 import html
 import json
+import logging
 import os
 import re
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,8 @@ from kb.entry import Entry
 from kb.sheet import SYNONYMS, Problem, Sheet
 from kb.store import is_entry_path, slug_of
 
+log = logging.getLogger("kb")
+RETRY_SECONDS = 30.0  # a failed background rebuild is tried again after this long
 SCHEMA_VERSION = 8  # 7: plain (non-compound) segment files; 8: doubled consonants
 STATE_FILE = "kb-state.json"
 MAX_QUERY_CHARS = 200
@@ -155,12 +159,16 @@ class Results:
     did_you_mean: str | None = None
     corrections: dict[str, str] = field(default_factory=dict)
     words: list[str] = field(default_factory=list)  # stems of the words as typed, for logs
+    rebuilding: bool = False  # the index is being rebuilt: a simpler search answered
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "query": self.query, "total": self.total, "did_you_mean": self.did_you_mean,
             "results": [h.to_dict() for h in self.hits],
         }
+        if self.rebuilding:
+            out["index"] = "rebuilding"
+        return out
 
 
 class SearchIndex:
@@ -180,6 +188,16 @@ class SearchIndex:
         self._synonyms: tuple[str | None, list[tuple[tuple[str, ...], ...]]] = (None, [])
         self.commit: str | None = None
         self.problems: dict[str, str] = {}
+        # When the index cannot be used (its folder deleted, unreadable, a failed
+        # update), `error` says why, searches fall back to a plain scan of the
+        # sheet, and a background thread rebuilds it; a failed rebuild is tried
+        # again `retry_seconds` later, at the next search.
+        self.error: str | None = None
+        self.retry_seconds = RETRY_SECONDS
+        self._failed_at = 0.0
+        self._rebuilder: threading.Thread | None = None
+        self._recover_lock = threading.Lock()
+        self._lead_stems: dict[str, frozenset[str]] = {}  # entry version -> stems, for the scan
 
     # -- state ------------------------------------------------------------------
 
@@ -207,23 +225,83 @@ class SearchIndex:
     def open(self, progress: Callable[[Iterable], Iterable] | None = None) -> str:
         """Open the index and bring it up to the content's head commit.
 
-        Returns what was done: "current", "caught up" or "rebuilt"."""
+        Returns what was done: "current", "caught up", "rebuilt", or "unavailable"
+        when it cannot be opened or rebuilt now: `error` says why, searching
+        goes on by a plain scan, and it is rebuilt in the background."""
+        try:
+            with self.store.locked():
+                return self._open_locked(progress)
+        except Exception as exc:  # derived data: never a reason not to start
+            self._trouble(exc)
+            return "unavailable"
+
+    def _open_locked(self, progress) -> str:
         state = self._read_state()
         usable = state.get("schema") == SCHEMA_VERSION
         if usable:
             try:
-                self._ix = whoosh_index.open_dir(str(self.dir))
+                ix = whoosh_index.open_dir(str(self.dir))
             except Exception:  # missing or damaged: it is derived data, so rebuild
                 usable = False
+            else:
+                with self._read_lock:
+                    self._drop_searcher()
+                    if self._ix is not None:
+                        self._ix.close()
+                    self._ix = ix
         if not usable:
-            self.rebuild(progress)
+            self._rebuild_locked(progress)
             return "rebuilt"
         self.commit = state.get("commit")
         self.problems = dict(state.get("problems") or {})
         if self.commit == self.store.head():
             return "current"
-        with self.store.locked():
-            return self._catch_up_locked(progress)
+        return self._catch_up_locked(progress)
+
+    # -- when the index is missing or unusable ------------------------------------------
+
+    def _trouble(self, exc: BaseException | str) -> None:
+        """Note why the index cannot be used and rebuild it in the background."""
+        message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        log.warning("search index %s unusable (%s); rebuilding it in the background",
+                    self.dir, message)
+        self.error = message
+        self._failed_at = time.monotonic()
+        self._start_recovery()
+
+    def _start_recovery(self) -> None:
+        with self._recover_lock:
+            if self._rebuilder is not None and self._rebuilder.is_alive():
+                return
+            self._rebuilder = threading.Thread(target=self._recover, name="kb-index-rebuild",
+                                               daemon=True)
+            self._rebuilder.start()
+
+    def _recover(self) -> None:
+        """Reopen the index (another process may have rebuilt it) or rebuild it."""
+        try:
+            with self.store.locked():
+                self._open_locked(None)
+        except Exception as exc:
+            log.warning("search index %s could not be rebuilt: %r; trying again later",
+                        self.dir, exc)
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._failed_at = time.monotonic()
+            return
+        self.error = None
+        log.warning("search index %s rebuilt at %s", self.dir, (self.commit or "")[:7])
+
+    def wait_until_recovered(self) -> bool:
+        """Wait for a background rebuild, if one runs; True if the index is usable."""
+        thread = self._rebuilder
+        if thread is not None:
+            thread.join()
+        return self.error is None
+
+    @property
+    def catching_up(self) -> bool:
+        """True while the index does not yet show the latest saved content."""
+        return self.error is not None
 
     def rebuild(self, progress: Callable[[Iterable], Iterable] | None = None) -> int:
         """Index every entry from scratch. Returns the number of entries indexed."""
@@ -261,8 +339,17 @@ class SearchIndex:
 
     def catch_up(self, old_head: str | None = None, new_head: str | None = None) -> None:
         """Bring the index to the store's head. Call with the store lock held
-        (the store's `after_commit` hook does); the arguments are ignored."""
-        self._catch_up_locked(None)
+        (the store's `after_commit` hook does); the arguments are ignored.
+
+        Never raises: the save it follows is already in git, so a failure here
+        only means the index catches up in the background."""
+        if self.error is not None:
+            self._start_recovery()  # waits for the store lock this save holds
+            return
+        try:
+            self._catch_up_locked(None)
+        except Exception as exc:
+            self._trouble(exc)
 
     def _catch_up_locked(self, progress) -> str:
         state = self._read_state()  # another process may already have caught up
@@ -316,12 +403,25 @@ class SearchIndex:
         return 1
 
     def ensure_fresh(self) -> None:
-        """Catch up if someone else (another process, a git push) moved the head."""
+        """Catch up if someone else (another process, a git push) moved the head;
+        notice a deleted index folder. Never raises."""
+        if self.error is not None:
+            if time.monotonic() - self._failed_at >= self.retry_seconds:
+                self._failed_at = time.monotonic()
+                self._start_recovery()
+            return
         if self._ix is None:
             self.open()
-        elif self.store.head() != self.commit:
-            with self.store.locked():
-                self._catch_up_locked(None)
+            return
+        if not self._state_path().is_file():  # the folder was deleted under us
+            self._trouble(f"{self._state_path()} is missing")
+            return
+        if self.store.head() != self.commit:
+            try:
+                with self.store.locked():
+                    self._catch_up_locked(None)
+            except Exception as exc:
+                self._trouble(exc)
 
     # -- searching ----------------------------------------------------------------
 
@@ -346,12 +446,17 @@ class SearchIndex:
     def warm(self) -> None:
         """Do at start-up what the first search would: open the searcher, read the
         spelling words and field lengths, so the first agent does not wait for it."""
-        with self._read_lock:
-            searcher = self._searcher()
-            self._spelling_words(searcher.reader())
-            for sub, _ in searcher.leaf_searchers():
-                for name in BOOSTS:
-                    _field_lengths(sub, name, self._shared.lengths)
+        if self.error is not None:
+            return
+        try:
+            with self._read_lock:
+                searcher = self._searcher()
+                self._spelling_words(searcher.reader())
+                for sub, _ in searcher.leaf_searchers():
+                    for name in BOOSTS:
+                        _field_lengths(sub, name, self._shared.lengths)
+        except Exception as exc:
+            self._trouble(exc)
 
     def _drop_searcher(self) -> None:
         if self._shared is not None:
@@ -378,8 +483,51 @@ class SearchIndex:
         self.ensure_fresh()
         text = (text or "")[:MAX_QUERY_CHARS]
         limit = max(1, min(int(limit or 10), 100))
-        with self._read_lock:
-            return self._search(text, limit, tag, category, typing)
+        if self.error is None:
+            try:
+                with self._read_lock:
+                    return self._search(text, limit, tag, category, typing)
+            except Exception as exc:  # the files went away under the searcher, say
+                self._trouble(exc)
+        return self._scan(text, limit, tag, category)
+
+    def _scan(self, text: str, limit: int, tag: str | None, category: str | None) -> Results:
+        """Search as best we can without the index: published entries whose title,
+        phrasings, tags or category share a stemmed word with the query."""
+        words = [t.text for t in _words(text)][:MAX_WORDS]
+        query_stems = set(stems(" ".join(words)))
+        scored = []
+        for entry in self._published(tag, category):
+            key = f"{entry.version}:{entry.slug}"
+            lead = self._lead_stems.get(key)
+            if lead is None:
+                lead = frozenset(stems(" ".join([entry.title, *entry.phrasings, *entry.tags,
+                                                 entry.category])))
+                self._lead_stems[key] = lead
+            score = len(query_stems & lead)
+            if score or (not query_stems and (tag or category)):
+                scored.append((score, entry))
+        scored.sort(key=lambda pair: (-pair[0], pair[1].title.lower()))
+        hits = []
+        for score, e in scored[:limit]:
+            phrasing = next((p for p in e.phrasings if query_stems & set(stems(p))), None)
+            hits.append(Hit(
+                slug=e.slug, title=e.title, score=float(score),
+                snippet=highlight(phrasing, query_stems) if phrasing
+                else best_fragment(e.answer, query_stems),
+                category=e.category, tags=e.tags, matched_phrasing=phrasing,
+                meta=_document(e)["meta"]))
+        return Results(text, hits, len(scored), words=sorted(query_stems), rebuilding=True)
+
+    def _published(self, tag: str | None = None, category: str | None = None) -> list[Entry]:
+        try:
+            entries, _ = self.sheet.entries()
+        except Exception:  # not even the content can be read: nothing to show
+            log.exception("cannot read the sheet")
+            return []
+        tag = (tag or "").strip().lower()
+        return [e for e in entries if e.published and (not tag or tag in e.tags)
+                and (not category or e.category == category.strip())]
 
     def _search(self, text: str, limit: int, tag: str | None, category: str | None,
                 typing: bool) -> Results:
@@ -408,7 +556,8 @@ class SearchIndex:
 
     def matching_slugs(self, text: str) -> set[str]:
         """Every entry the query matches, ranked or not (for recall checks)."""
-        self.ensure_fresh()
+        if not self._healthy():
+            return {h.slug for h in self._scan(text, 100, None, None).hits}
         with self._read_lock:
             searcher = self._searcher()
             words = [t.text for t in _words(text[:MAX_QUERY_CHARS])][:MAX_WORDS]
@@ -557,38 +706,73 @@ class SearchIndex:
             matched_phrasing=best_phrasing, meta=meta,
         )
 
+    def _healthy(self) -> bool:
+        self.ensure_fresh()
+        return self.error is None
+
     def browse(self, tag: str | None = None, category: str | None = None) -> list[dict]:
         """Stored fields of every published entry (for lists and filters), by title."""
-        self.ensure_fresh()
-        filters = [Q.Every()]
-        if tag:
-            filters.append(Q.Term("tags", tag.lower()))
-        if category:
-            filters.append(Q.Term("category", category))
-        with self._read_lock:
-            hits = self._searcher().search(Q.And(filters), limit=None, sortedby="slug")
-            rows = [{"slug": h["slug"], "title": h["title"], "category": h.get("category", ""),
-                     "tags": [t for t in h.get("tags", "").split(",") if t]} for h in hits]
+        rows = None
+        if self._healthy():
+            filters = [Q.Every()]
+            if tag:
+                filters.append(Q.Term("tags", tag.lower()))
+            if category:
+                filters.append(Q.Term("category", category))
+            try:
+                with self._read_lock:
+                    hits = self._searcher().search(Q.And(filters), limit=None, sortedby="slug")
+                    rows = [{"slug": h["slug"], "title": h["title"],
+                             "category": h.get("category", ""),
+                             "tags": [t for t in h.get("tags", "").split(",") if t]}
+                            for h in hits]
+            except Exception as exc:
+                self._trouble(exc)
+        if rows is None:
+            rows = [{"slug": e.slug, "title": e.title, "category": e.category,
+                     "tags": list(e.tags)} for e in self._published(tag, category)]
         return sorted(rows, key=lambda r: r["title"].lower())
 
     def facets(self) -> dict[str, list[str]]:
-        with self._read_lock:
-            reader = self._searcher().reader()
-            return {
-                "tags": sorted(t.decode() if isinstance(t, bytes) else t
-                               for t in reader.field_terms("tags")),
-                "categories": sorted(c.decode() if isinstance(c, bytes) else c
-                                     for c in reader.field_terms("category")),
-            }
+        if self._healthy():
+            try:
+                with self._read_lock:
+                    reader = self._searcher().reader()
+                    return {
+                        "tags": sorted(t.decode() if isinstance(t, bytes) else t
+                                       for t in reader.field_terms("tags")),
+                        "categories": sorted(c.decode() if isinstance(c, bytes) else c
+                                             for c in reader.field_terms("category")),
+                    }
+            except Exception as exc:
+                self._trouble(exc)
+        entries = self._published()
+        return {"tags": sorted({t for e in entries for t in e.tags}),
+                "categories": sorted({e.category for e in entries if e.category})}
 
     def category_counts(self) -> dict[str, int]:
-        with self._read_lock:
-            reader = self._searcher().reader()
-            return {c: reader.doc_frequency("category", c) for c in self.facets()["categories"]}
+        if self._healthy():
+            try:
+                with self._read_lock:
+                    reader = self._searcher().reader()
+                    return {c: reader.doc_frequency("category", c)
+                            for c in self.facets()["categories"]}
+            except Exception as exc:
+                self._trouble(exc)
+        counts: dict[str, int] = {}
+        for e in self._published():
+            if e.category:
+                counts[e.category] = counts.get(e.category, 0) + 1
+        return counts
 
     def doc_count(self) -> int:
-        with self._read_lock:
-            return self._searcher().doc_count()
+        if self._healthy():
+            try:
+                with self._read_lock:
+                    return self._searcher().doc_count()
+            except Exception as exc:
+                self._trouble(exc)
+        return len(self._published())
 
     def close(self) -> None:
         with self._read_lock:

@@ -10,6 +10,7 @@ edits into it; it stays an ordinary repository that the git CLI reads.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from dulwich.repo import Repo
 
 from kb.errors import KbError
 
+log = logging.getLogger("kb")
 BRANCH = b"refs/heads/main"
 ENTRY_SUFFIX = ".md"
 SHEET_DIR = "_sheet"
@@ -332,7 +334,10 @@ class ContentStore:
             new_head = self._commit(tree_id, old_head, message, author, committer or author)
             self._remember_tree(new_head, new_files)
             if after_commit is not None:
-                after_commit(old_head, new_head)
+                try:
+                    after_commit(old_head, new_head)
+                except Exception:  # derived data only: the commit itself is safe in git
+                    log.exception("after a commit to %s", self.path)
             return new_head
 
     def _build_tree(self, files: dict[str, bytes]) -> bytes:

@@ -25,7 +25,7 @@ from kb.render import to_html
 from kb.services import services
 from kb.store import ConflictError, StoreError, entry_path
 from kb.users import person_of
-from kb.views.common import entry_findings, load_entry
+from kb.views.common import entry_findings, index_state, load_entry
 
 bp = Blueprint("api", __name__)
 
@@ -227,7 +227,8 @@ def put_entry(slug: str):
         ), 409
     except StoreError as exc:
         abort(400, description=str(exc))
-    return jsonify(slug=slug, commit=commit, version=services().store.version_of(path))
+    return jsonify(slug=slug, commit=commit, version=services().store.version_of(path),
+                   index=index_state())
 
 
 @bp.post("/entries/<slug>/retire")
@@ -267,7 +268,8 @@ def restore_entry(slug: str):
                          person_of(current_user))
     except StoreError as exc:
         abort(404 if "no version" in str(exc) else 409, description=str(exc))
-    return jsonify(slug=slug, commit=commit, version=services().store.version_of(path))
+    return jsonify(slug=slug, commit=commit, version=services().store.version_of(path),
+                   index=index_state())
 
 
 @bp.get("/entries/<slug>/history")

@@ -26,3 +26,16 @@ def entry_findings(entry) -> list:
     """The answer checks for an entry, with the team's rules and placeholders."""
     sheet = services().sheet
     return check_entry(entry, rules_for(sheet), set(sheet.placeholders()) or None)
+
+
+def index_state() -> str:
+    """After a save (already in git): "current", or "catching up" while the
+    search index is being rebuilt and does not show it yet."""
+    return "catching up" if services().index.catching_up else "current"
+
+
+def saved_note(done: str) -> str:
+    """The message after a save, saying when search has not caught up yet."""
+    if index_state() == "current":
+        return done
+    return f"{done} (Search is catching up and will find the change shortly.)"

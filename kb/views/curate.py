@@ -13,7 +13,7 @@ from kb.services import services
 from kb.sheet import PARTS, PLACEHOLDERS, SYNONYMS
 from kb.store import ConflictError, StoreError, entry_path, is_entry_path, slug_of
 from kb.users import person_of
-from kb.views.common import entry_findings
+from kb.views.common import entry_findings, saved_note
 
 bp = Blueprint("curate", __name__)
 
@@ -160,7 +160,7 @@ def review(pid: int):
             if action == "approve":
                 P.approve(database(), sheet, pid, current_user, text=edited,
                           over_version=request.form.get("over_version") or None)
-                flash(f"Approved #{pid}: it is live now.")
+                flash(saved_note(f"Approved #{pid}: it is live now."))
                 return redirect(url_for("curate.queue"))
             if action == "reject":
                 P.reject(database(), pid, current_user, request.form.get("comment", ""))
@@ -218,7 +218,7 @@ def edit(slug: str):
         except (EntryError, StoreError) as exc:
             error = str(exc)
         else:
-            flash("Saved. Agents see the new answer now.")
+            flash(saved_note("Saved. Agents see the new answer now."))
             return redirect(url_for("pages.entry", slug=slug))
     return render_template("edit.html", fields=fields, error=error, entry=current,
                            base_version=base_version, reason=request.form.get("reason", ""),
