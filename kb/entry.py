@@ -312,7 +312,10 @@ def serialize_entry(entry: Entry) -> str:
     if entry.review_every_days:
         meta["review_every_days"] = entry.review_every_days
     meta.update(entry.extra)
-    front = yaml.dump(meta, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    try:
+        front = yaml.dump(meta, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") from a JSON body, say
+        raise EntryError("a field holds a character that is not text; retype it") from None
     text = f"---\n{front}---\n{entry.answer.strip()}\n"
     if entry.phone.strip():
         text += f"\n{PHONE_HEADING}\n\n{entry.phone.strip()}\n"

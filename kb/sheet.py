@@ -88,6 +88,30 @@ def read_entry_file(store: ContentStore, path: str, version: str) -> Entry | Ent
                           else f"it cannot be read ({type(exc).__name__}: {str(exc)[:200]})")
 
 
+def check_file(path: str, text: str) -> None:
+    """Refuse a file that would not read back: RefusedEntry says what to fix."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RefusedEntry(f"{path} cannot be saved: it holds a character that is not "
+                           f"text (at position {exc.start + 1}); retype that part.") from None
+    if is_entry_path(path):
+        try:
+            parse_entry(slug_of(path), text)
+        except EntryError as exc:
+            raise RefusedEntry(f"{path} cannot be saved: {exc}.") from None
+    elif path == PLACEHOLDERS:
+        try:
+            data = load_yaml(text)
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RefusedEntry(f"{path} cannot be saved: it is not valid YAML ({first}).") \
+                from None
+        if data is not None and not isinstance(data, dict):
+            raise RefusedEntry(f"{path} cannot be saved: write one 'name: {{label: ...}}' "
+                               "line per placeholder.")
+
+
 class Sheet:
     """Entries and shared parts, with a small parse cache keyed by blob id."""
 
@@ -168,11 +192,8 @@ class Sheet:
         edit form, approved proposal, import, restore): a file that would not
         read back cleanly is refused with the reason."""
         for path, text in changes.items():
-            if text is not None and is_entry_path(path):
-                try:
-                    parse_entry(slug_of(path), text)
-                except EntryError as exc:
-                    raise RefusedEntry(f"{path} cannot be saved: {exc}.") from None
+            if text is not None:
+                check_file(path, text)
         return self.store.write(changes, after_commit=self.after_commit, **kwargs)
 
 

@@ -319,3 +319,23 @@ def test_index_survives_a_bad_file_written_straight_into_the_store(tmp_path):
     assert "bad.md" in {p.path for p in index.problem_list()}
     assert index.search("refund").hits
     index.close()
+
+
+def test_placeholders_with_aliases_and_text_that_is_not_text_are_refused(sheet):
+    with pytest.raises(EntryError, match="alias"):
+        sheet.write({"_sheet/placeholders.yml": "a: &x {label: A}\nb: *x\n"}, message="x",
+                    author=TARA)
+    with pytest.raises(EntryError, match="not text"):
+        sheet.write({"x.md": "---\ntitle: X\n---\nA lone \ud800 surrogate.\n"}, message="x",
+                    author=TARA)
+    assert sheet.store.version_of("x.md") is None
+
+
+def test_api_refuses_a_title_that_is_not_text(app):
+    trainer = app.test_client()
+    login(trainer, "tara")
+    base = trainer.get("/api/entries/refund-status").get_json()["version"]
+    body = '{"base_version": "BASE", "reason": "x", "title": "A \\ud800"}'
+    reply = trainer.put("/api/entries/refund-status", data=body.replace("BASE", base),
+                        content_type="application/json")
+    assert reply.status_code == 422 and "not text" in reply.get_json()["message"]
