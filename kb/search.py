@@ -197,7 +197,7 @@ class SearchIndex:
         self._failed_at = 0.0
         self._rebuilder: threading.Thread | None = None
         self._recover_lock = threading.Lock()
-        self._lead_stems: dict[str, frozenset[str]] = {}  # entry version -> stems, for the scan
+        self._rows: dict[tuple[str, str], _Row] = {}  # (path, version): what the scan needs
 
     # -- state ------------------------------------------------------------------
 
@@ -289,6 +289,7 @@ class SearchIndex:
             self._failed_at = time.monotonic()
             return
         self.error = None
+        self._rows = {}
         log.warning("search index %s rebuilt at %s", self.dir, (self.commit or "")[:7])
 
     def wait_until_recovered(self) -> bool:
@@ -497,19 +498,17 @@ class SearchIndex:
         words = [t.text for t in _words(text)][:MAX_WORDS]
         query_stems = set(stems(" ".join(words)))
         scored = []
-        for entry in self._published(tag, category):
-            key = f"{entry.version}:{entry.slug}"
-            lead = self._lead_stems.get(key)
-            if lead is None:
-                lead = frozenset(stems(" ".join([entry.title, *entry.phrasings, *entry.tags,
-                                                 entry.category])))
-                self._lead_stems[key] = lead
-            score = len(query_stems & lead)
+        for row in self._published(tag, category):
+            score = len(query_stems & row.lead)
             if score or (not query_stems and (tag or category)):
-                scored.append((score, entry))
+                scored.append((score, row))
         scored.sort(key=lambda pair: (-pair[0], pair[1].title.lower()))
         hits = []
-        for score, e in scored[:limit]:
+        for score, row in scored[:limit]:
+            try:
+                e = self.sheet.entry_at_version(row.slug, row.version)
+            except Exception:
+                continue
             phrasing = next((p for p in e.phrasings if query_stems & set(stems(p))), None)
             hits.append(Hit(
                 slug=e.slug, title=e.title, score=float(score),
@@ -519,15 +518,31 @@ class SearchIndex:
                 meta=_document(e)["meta"]))
         return Results(text, hits, len(scored), words=sorted(query_stems), rebuilding=True)
 
-    def _published(self, tag: str | None = None, category: str | None = None) -> list[Entry]:
+    def _published(self, tag: str | None = None, category: str | None = None) -> list[_Row]:
+        """A small row per published entry, kept per file version, so that scanning
+        a large sheet reads each file once rather than once per search."""
         try:
-            entries, _ = self.sheet.entries()
+            files = [(p, self.store.version_of(p)) for p in self.store.entry_paths()]
         except Exception:  # not even the content can be read: nothing to show
             log.exception("cannot read the sheet")
             return []
         tag = (tag or "").strip().lower()
-        return [e for e in entries if e.published and (not tag or tag in e.tags)
-                and (not category or e.category == category.strip())]
+        rows = []
+        for path, version in files:
+            row = self._rows.get((path, version))
+            if row is None:
+                try:
+                    e = self.sheet.entry_at_version(slug_of(path), version)
+                except Exception:  # named in `problems` by the index; skipped here
+                    continue
+                row = _Row(e.slug, version, e.title, e.tags, e.category, e.published,
+                           frozenset(stems(" ".join([e.title, *e.phrasings, *e.tags,
+                                                     e.category]))))
+                self._rows[(path, version)] = row
+            if row.published and (not tag or tag in row.tags) and (
+                    not category or row.category == category.strip()):
+                rows.append(row)
+        return rows
 
     def _search(self, text: str, limit: int, tag: str | None, category: str | None,
                 typing: bool) -> Results:
@@ -788,6 +803,19 @@ def _leaves(query) -> Iterable:
             yield from _leaves(sub)
     else:
         yield query
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What the plain scan (no index) needs of one entry."""
+
+    slug: str
+    version: str
+    title: str
+    tags: tuple[str, ...]
+    category: str
+    published: bool
+    lead: frozenset[str]  # stems of the title, phrasings, tags and category
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kb import create_app
@@ -138,3 +139,22 @@ def test_the_edit_form_says_search_is_catching_up(app, trainer):
         messages = [m for _, m in session.get("_flashes", [])]
     assert any("catching up" in m for m in messages), messages
     index.wait_until_recovered()
+
+
+# whoosh leaves a damaged table-of-contents file open when it fails to read it
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_index_damaged_while_running_is_rebuilt(app, client, trainer):
+    index = _index(app)
+    for path in index.dir.iterdir():
+        if path.name != "kb-state.json":
+            path.write_bytes(b"\x00garbage" * 64)
+    for query in ("where is my money", "box smashed", "refund"):
+        reply = client.get("/api/search", query_string={"q": query})
+        assert reply.status_code == 200, reply.get_data(as_text=True)
+    assert client.get("/").status_code == 200
+    reply = _save(trainer, "Your refund left us on Tuesday by carrier pigeon.")
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    assert reply.get_json()["commit"] == app.extensions["kb"].store.head()
+    assert index.wait_until_recovered()
+    found = client.get("/api/search?q=pigeon").get_json()
+    assert [r["slug"] for r in found["results"]] == ["refund-status"]
