@@ -19,11 +19,12 @@ queued in one process may reach the database after the copy written by another.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import case, delete, func, insert, select
 
 from kb.db import Database, Event, LearnedWording, PhrasingDecision, SearchLog, Setting, utcnow
 from kb.entry import SLUG_RE, Entry, EntryError
@@ -55,7 +56,6 @@ class Suggestion:
     agents: int = 0
     last: dt.datetime | None = None
     title: str = ""
-    _users: set = field(default_factory=set, repr=False)
 
     @property
     def score(self) -> int:
@@ -76,42 +76,66 @@ def usable(wording: str) -> bool:
 # -- linking copies to the searches before them ------------------------------------------
 
 
-def _final_search(s, copy: Event) -> SearchLog | None:
-    if copy.search_id:
-        row = s.get(SearchLog, copy.search_id)
+class _Searches:
+    """The searches of the users who copied, by user and in time order, read in a few
+    queries (not one per copy: a first run may link a year of copies at once)."""
+
+    def __init__(self, s, copies: list) -> None:
+        users = sorted({c.user_id for c in copies if c.user_id is not None})
+        since = min(c.at for c in copies) - LINK_WINDOW - REFINE_GAP * MAX_REFINED
+        cols = (SearchLog.id, SearchLog.user_id, SearchLog.query, SearchLog.at, SearchLog.copied)
+        rows = []
+        for i in range(0, len(users), _CHUNK):
+            rows += s.execute(select(*cols).where(
+                SearchLog.user_id.in_(users[i:i + _CHUNK]), SearchLog.at >= since)).all()
+        wanted = {c.search_id for c in copies if c.search_id} - {r.id for r in rows}
+        wanted_ids = sorted(wanted)
+        for i in range(0, len(wanted_ids), _CHUNK):  # a page left open a long time
+            rows += s.execute(select(*cols).where(
+                SearchLog.id.in_(wanted_ids[i:i + _CHUNK]))).all()
+        self.by_id = {r.id: r for r in rows}
+        self.by_user: dict[int, list] = {}
+        # by time, not id: each server process numbers its searches from its own block
+        for r in sorted(self.by_id.values(), key=lambda r: (r.at, r.id)):
+            self.by_user.setdefault(r.user_id, []).append(r)
+        self.times = {u: [r.at for r in rows] for u, rows in self.by_user.items()}
+        self.position = {r.id: i for rows in self.by_user.values() for i, r in enumerate(rows)}
+
+    def final(self, copy) -> tuple[list, int] | None:
+        """The user's searches and the position of the one `copy` came from."""
+        mine = self.by_user.get(copy.user_id, [])
+        row = self.by_id.get(copy.search_id) if copy.search_id else None
         if row is not None and row.user_id == copy.user_id:
-            return row
-    return s.scalar(select(SearchLog).where(
-        SearchLog.user_id == copy.user_id, SearchLog.at <= copy.at,
-        SearchLog.at >= copy.at - LINK_WINDOW).order_by(SearchLog.at.desc()).limit(1))
+            return mine, self.position[row.id]
+        at = bisect.bisect_right(self.times.get(copy.user_id, []), copy.at) - 1
+        if at >= 0 and copy.at - mine[at].at <= LINK_WINDOW:
+            return mine, at
+        return None
 
 
-def _chain(s, copy: Event) -> list[tuple[str, bool, int]]:
+def _chain(searches: _Searches, copy) -> list[tuple[str, bool, int]]:
     """(wording, failed, search id) for the search that led to `copy` and the ones it refined."""
     if copy.user_id is None:
         return []
-    final = _final_search(s, copy)
-    if final is None:
+    found = searches.final(copy)
+    if found is None:
         return []
-    out = [(normalize(final.query), False, final.id)]
-    # by time, not id: each server process numbers its searches from its own block
-    earlier = s.scalars(select(SearchLog).where(
-        SearchLog.user_id == copy.user_id, SearchLog.id != final.id, SearchLog.at <= final.at,
-        SearchLog.at >= final.at - REFINE_GAP * MAX_REFINED)
-        .order_by(SearchLog.at.desc()).limit(MAX_REFINED)).all()
+    mine, at = found
+    final = mine[at]
+    out = [(normalize(final.query), False)]
     after = final
-    for row in earlier:
+    for row in reversed(mine[max(0, at - MAX_REFINED):at]):
         # a search that ended in a copy was another call; a long pause, another question
         if row.copied or after.at - row.at > REFINE_GAP:
             break
-        out.append((normalize(row.query), True, final.id))
+        out.append((normalize(row.query), True))
         after = row
     seen: set[str] = set()
     chain = []
-    for wording, failed, sid in out:
+    for wording, failed in out:
         if usable(wording) and wording not in seen:
             seen.add(wording)
-            chain.append((wording, failed, sid))
+            chain.append((wording, failed, final.id))
     return chain
 
 
@@ -123,18 +147,22 @@ def link(db: Database, now: dt.datetime | None = None) -> int:
     with db.session() as s:
         mark_row = s.get(Setting, _WATERMARK)
         mark = int(mark_row.value) if mark_row and mark_row.value.isdigit() else 0
-        copies = s.scalars(select(Event).where(
-            Event.kind == "copy", or_(Event.id > mark, Event.at >= settled_before))
-            .order_by(Event.id)).all()
+        cols = select(Event.id, Event.user_id, Event.slug, Event.search_id, Event.at)
+        # two index lookups; an OR of the two would read the whole table
+        new = s.execute(cols.where(Event.id > mark, Event.kind == "copy")).all()
+        recent = s.execute(cols.where(Event.at >= settled_before, Event.kind == "copy")).all()
+        copies = sorted({c.id: c for c in [*new, *recent]}.values(), key=lambda c: c.id)
         if not copies:
             return 0
         ids = [c.id for c in copies]
         for i in range(0, len(ids), _CHUNK):
             s.execute(delete(LearnedWording).where(LearnedWording.event_id.in_(ids[i:i + _CHUNK])))
-        for copy in copies:
-            for wording, failed, sid in _chain(s, copy):
-                s.add(LearnedWording(event_id=copy.id, search_id=sid, user_id=copy.user_id,
-                                     slug=copy.slug, wording=wording, failed=failed, at=copy.at))
+        searches = _Searches(s, copies)
+        rows = [dict(event_id=copy.id, search_id=sid, user_id=copy.user_id, slug=copy.slug,
+                     wording=wording, failed=failed, at=copy.at)
+                for copy in copies for wording, failed, sid in _chain(searches, copy)]
+        if rows:
+            s.execute(insert(LearnedWording), rows)
         settled = [c.id for c in copies if c.at < settled_before]
         if settled and max(settled) > mark:
             if mark_row is None:
@@ -160,33 +188,29 @@ def suggestions(
     wordings the entry already has, and entries that are gone or retired, are left out."""
     link(db, now)
     since = (now or utcnow()) - dt.timedelta(days=days)
-    query = select(LearnedWording).where(LearnedWording.at >= since)
+    LW = LearnedWording
+    # one row per search (a search copied twice counts once), then per wording
+    per_search = select(
+        LW.slug, LW.wording, LW.search_id, func.max(LW.user_id).label("user_id"),
+        func.max(case((LW.failed, 1), else_=0)).label("failed"),
+        func.max(LW.at).label("at")).where(LW.at >= since)
     decided = select(PhrasingDecision.slug, PhrasingDecision.wording)
     if slug is not None:
-        query = query.where(LearnedWording.slug == slug)
+        per_search = per_search.where(LW.slug == slug)
         decided = decided.where(PhrasingDecision.slug == slug)
-    found: dict[tuple[str, str], Suggestion] = {}
-    searches: dict[tuple[str, str], dict[int, bool]] = {}
+    sub = per_search.group_by(LW.slug, LW.wording, LW.search_id).subquery()
+    query = select(
+        sub.c.slug, sub.c.wording, func.count().label("times"),
+        func.sum(sub.c.failed).label("refined"),
+        func.count(sub.c.user_id.distinct()).label("agents"), func.max(sub.c.at).label("last"),
+    ).group_by(sub.c.slug, sub.c.wording).having(func.count() >= min_times)
     with db.session() as s:
         done = set(s.execute(decided).all())
-        for row in s.scalars(query):
-            key = (row.slug, row.wording)
-            if key in done:
-                continue
-            item = found.setdefault(key, Suggestion(row.slug, row.wording))
-            # one search copied twice still counts once
-            per = searches.setdefault(key, {})
-            per[row.search_id] = per.get(row.search_id, False) or row.failed
-            item._users.add(row.user_id)
-            item.last = max(item.last or row.at, row.at)
+        found = [Suggestion(r.slug, r.wording, r.times, int(r.refined or 0), r.agents, r.last)
+                 for r in s.execute(query) if (r.slug, r.wording) not in done]
     out = []
     entries: dict[str, Entry | None] = {}
-    for key, item in found.items():
-        item.times = len(searches[key])
-        item.refined = sum(searches[key].values())
-        item.agents = len(item._users)
-        if item.times < min_times:
-            continue
+    for item in found:
         if sheet is not None:
             if item.slug not in entries:
                 try:

@@ -206,3 +206,18 @@ def test_links_are_rebuilt_from_the_log_and_settle(db):
     assert P.link(db, now=later) == 1  # recent copies are linked again once...
     assert P.link(db, now=later) == 0  # ...and then left alone
     assert [s.times for s in P.suggestions(db, now=later)] == [1]
+
+
+def test_a_search_written_after_its_copy_is_linked_when_it_arrives(db):
+    """Server processes write their logs in batches: the copy may reach the database
+    while its search row is still the empty placeholder another process left."""
+    with db.session() as s:
+        s.add(SearchLog(id=77, user_id=1, query="", words="", result_count=0, at=P.utcnow(),
+                        opened_slug="refund-status", copied=True))
+        s.commit()
+    usage.log_event(db, 1, "copy", "refund-status", "v1", 77)
+    assert P.suggestions(db) == []
+    with db.session() as s:
+        s.get(SearchLog, 77).query = "money still not back"
+        s.commit()
+    assert [s.wording for s in P.suggestions(db)] == ["money still not back"]
