@@ -69,8 +69,12 @@ def normalize(text: str) -> str:
     return re.sub(r"^[\W_]+|[\W_]+$", "", text)
 
 
+_MASKED = re.compile(r"\[(?:email|phone|number)")  # customer details the log masked
+
+
 def usable(wording: str) -> bool:
-    return 3 <= len(wording) <= MAX_WORDING and bool(re.search(r"[^\W\d_]", wording))
+    return (3 <= len(wording) <= MAX_WORDING and bool(re.search(r"[^\W\d_]", wording))
+            and not _MASKED.search(wording))
 
 
 # -- linking copies to the searches before them ------------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
 
-from kb.db import Database, Event, Favourite, SearchLog, utcnow
+from kb.db import Database, Event, Favourite, LearnedWording, SearchLog, utcnow
 
 # Agents paste the customer's details into the search box; the log keeps what was
 # asked for, not who asked. Emails, phone numbers and order-like digit runs are
@@ -58,6 +58,8 @@ def purge_searches(db: Database, days: int) -> int:
     """Delete searches older than `days`; returns how many went."""
     since = utcnow() - dt.timedelta(days=days)
     with db.session() as s:
+        # the wordings learned from those searches go with them (kb.phrasings)
+        s.execute(delete(LearnedWording).where(LearnedWording.at < since))
         done = s.execute(delete(SearchLog).where(SearchLog.at < since))
         s.commit()
         return done.rowcount

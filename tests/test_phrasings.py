@@ -221,3 +221,13 @@ def test_a_search_written_after_its_copy_is_linked_when_it_arrives(db):
         s.get(SearchLog, 77).query = "money still not back"
         s.commit()
     assert [s.wording for s in P.suggestions(db)] == ["money still not back"]
+
+
+def test_customer_details_are_never_suggested_and_purged_with_the_log(db):
+    masked = usage.log_search(db, 1, "order 123456789 never came", ["order", "came"], 1)
+    usage.log_event(db, 1, "copy", "package-lost", "v1", masked)
+    sid = usage.log_search(db, 2, "parcel vanished", ["parcel", "vanish"], 1)
+    usage.log_event(db, 2, "copy", "package-lost", "v1", sid)
+    assert [s.wording for s in P.suggestions(db)] == ["parcel vanished"]
+    usage.purge_searches(db, days=0)
+    assert P.suggestions(db) == []
