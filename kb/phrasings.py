@@ -184,6 +184,12 @@ def _known_wordings(entry: Entry) -> set[str]:
     return {normalize(entry.title), *(normalize(p) for p in entry.phrasings)}
 
 
+def _already_said(wording: str, known: set[str]) -> bool:
+    """The entry has these words already: as a phrasing, or inside its title or one."""
+    padded = f" {wording} "
+    return any(padded in f" {k} " for k in known)
+
+
 def suggestions(
     db: Database, sheet: Sheet | None = None, *, slug: str | None = None, days: int = DAYS,
     min_times: int = 1, now: dt.datetime | None = None, limit: int = 200,
@@ -222,7 +228,8 @@ def suggestions(
                 except EntryError:
                     entries[item.slug] = None
             entry = entries[item.slug]
-            if entry is None or entry.status == "retired" or item.wording in _known_wordings(entry):
+            if (entry is None or entry.status == "retired"
+                    or _already_said(item.wording, _known_wordings(entry))):
                 continue
             item.title = entry.title
         out.append(item)

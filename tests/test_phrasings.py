@@ -69,14 +69,16 @@ def test_a_learned_phrasing_is_suggested_accepted_and_ranks_the_entry_first(
     assert by_words[WORDING].times == 2 and by_words[WORDING].agents == 2
     assert by_words[WORDING].refined == 2
     # the wordings that failed rank above the one that worked
-    assert found[0].wording == WORDING and by_words["refund"].times == 1
+    assert found[0].wording == WORDING and by_words["where is my refund"].times == 1
+    assert "refund" not in by_words  # the title says it already
 
     listing = trainer.get("/phrasings").get_data(as_text=True)
     assert f"<q>{WORDING}</q>" in listing
     assert "agents found this entry by typing it 2 times by 2 agents" in listing
-    assert "<q>refund</q>" not in listing  # typed once: on the entry page only
+    assert "<q>where is my refund</q>" not in listing  # typed once: on the entry page only
     entry_page = trainer.get("/e/refund-status").get_data(as_text=True)
     assert "Agents found this entry by typing <q>cash never came</q> 2 times" in entry_page
+    assert "<q>where is my refund</q> 1 time." in entry_page
     assert "Agents found this entry" not in client.get("/e/refund-status").get_data(as_text=True)
 
     token = csrf_from(listing)
