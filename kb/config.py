@@ -31,6 +31,9 @@ class Config:
     WTF_CSRF_TIME_LIMIT: int | None = None
     ONE_TIME_PASSWORD_HOURS: int = 72  # a one-time password stops working after this
     SEARCH_LOG_DAYS: int = 90  # searches older than this are deleted (the gaps window)
+    # Behind a reverse proxy, how many proxies set X-Forwarded-For / -Proto: sign-in
+    # throttling then counts the person's address, not the proxy's. 0 trusts none.
+    TRUSTED_PROXIES: int = 0
 
 
 def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from kb import throttle
+from kb import create_app, throttle
 from kb.cli import main as cli
 from kb.db import Database, User, utcnow
 from kb.users import (
@@ -23,6 +23,7 @@ from kb.users import (
     update_user,
 )
 from tests.conftest import PASSWORD, csrf_from, login, post_form
+from tests.test_privacy import _seed
 
 HOME, OFFICE, ATTACKER = "10.0.0.1", "192.0.2.10", "203.0.113.66"
 
@@ -345,3 +346,26 @@ def test_a_normal_users_command_line_token_is_refused_with_a_clear_message(app, 
     assert response.status_code == 403
     message = response.get_json()["message"]
     assert "one-time password" in message and "--service" in message
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_counted(tmp_path):
+    app = create_app({"INSTANCE_DIR": str(tmp_path / "instance"), "SEED_DIR": str(_seed(tmp_path)),
+                      "TESTING": True, "TRUSTED_PROXIES": 1})
+    try:
+        create_user(app.extensions["kb_db"], "alice", PASSWORD)
+
+        def via_proxy(client, forwarded: str, password: str):
+            env = {"REMOTE_ADDR": "127.0.0.1"}
+            headers = {"X-Forwarded-For": forwarded}
+            page = client.get("/login", environ_base=env, headers=headers)
+            return client.post("/login", environ_base=env, headers=headers, data={
+                "username": "alice", "password": password,
+                "csrf_token": csrf_from(page.get_data(as_text=True))})
+
+        for _ in range(6):
+            via_proxy(app.test_client(), ATTACKER, "wrong password!")
+        assert via_proxy(app.test_client(), ATTACKER, PASSWORD).status_code == 401
+        assert via_proxy(app.test_client(), HOME, PASSWORD).status_code == 302
+    finally:
+        app.extensions["kb"].index.close()
+        app.extensions["kb_db"].dispose()
