@@ -102,7 +102,7 @@ _TIME = re.compile(
 _BAD_BRACES = re.compile(
     r"\{\{\s*\}\}|\{\{\s*[^{}]*?\s*\}(?!\})|(?<!\{)\{\s*[A-Za-z_ ]+\s*\}\}|\[\[\s*\w+\s*\]\]"
     r"|\{\{(?![^{}]*\}\})[^{}\n]{0,40}")
-_ANY_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_ANY_PLACEHOLDER = re.compile(r"\{\{\s*([^{}|]*?)\s*(?:\|[^{}]*)?\}\}")  # "| fallback" allowed
 
 
 @dataclass

@@ -4,6 +4,11 @@ Placeholders look like `{{ customer_name }}`. They are replaced in one pass of
 a regular expression from the values the agent typed, so a value that itself
 contains `{{ ... }}` or any template syntax comes out literally. A placeholder
 with no value stays visible and is reported as missing.
+
+A placeholder may carry a fallback after a bar, `{{ item | your order }}`: the
+words after the bar are used, as written, when the agent leaves the field empty,
+so that placeholder is never missing. The fallback is plain text, part of the
+same regular expression; nothing in it is evaluated.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from markupsafe import Markup
 from kb.entry import Entry
 from kb.render import to_html
 
-PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# group 1: the name; group 2: the optional fallback after "|" (no braces, one line)
+PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*([^{}|\n]*?)\s*)?\}\}")
 MAX_VALUE_CHARS = 500
 
 
@@ -49,12 +55,31 @@ def clean_values(values: dict[str, object] | None) -> dict[str, str]:
     return out
 
 
+def fallbacks_in(*texts: str) -> dict[str, str]:
+    """The fallback written for each placeholder name (the first one, if several)."""
+    out: dict[str, str] = {}
+    for text in texts:
+        for match in PLACEHOLDER_RE.finditer(text or ""):
+            if match.group(2):
+                out.setdefault(match.group(1), match.group(2))
+    return out
+
+
+def missing_in(names: list[str], values: dict[str, str], *texts: str) -> list[str]:
+    """Names with no value where some use of them in the texts has no fallback either."""
+    bare = {m.group(1) for text in texts for m in PLACEHOLDER_RE.finditer(text or "")
+            if not m.group(2)}
+    return [n for n in names if n not in values and n in bare]
+
+
 def fill(text: str, values: dict[str, str], escape=None) -> str:
-    """Replace each placeholder that has a value; leave the others as written."""
+    """Replace each placeholder that has a value (or a fallback); leave the others as written."""
 
     def repl(match: re.Match) -> str:
         value = values.get(match.group(1))
         if value is None:
+            value = match.group(2)
+        if not value:
             return match.group(0)
         return escape(value) if escape else value
 
@@ -105,20 +130,22 @@ def _marker_tag(text: str) -> str:
 def render_filled(markdown_text: str, values: dict[str, str]) -> Markup:
     """Render Markdown with placeholders kept out of the Markdown parser's reach,
     then put the escaped values (or a flagged placeholder) into the safe HTML."""
-    names: list[str] = []
+    names: list[tuple[str, str | None]] = []
     # Invisible separators around a per-call tag: Markdown leaves them alone.
     tag = _marker_tag(markdown_text)
 
     def hide(match: re.Match) -> str:
-        names.append(match.group(1))
+        names.append((match.group(1), match.group(2)))
         return f"\u2063{tag}-{len(names) - 1}\u2063"
 
     rendered = str(to_html(PLACEHOLDER_RE.sub(hide, markdown_text)))
 
     def show(match: re.Match) -> str:
-        name = names[int(match.group(1))]
+        name, fallback = names[int(match.group(1))]
         if name in values:
             return html.escape(values[name])
+        if fallback:  # copied as is: the customer sees ordinary words
+            return html.escape(fallback)
         return f'<mark class="missing">{{{{ {html.escape(name)} }}}}</mark>'
 
     return Markup(re.sub(f"\u2063{tag}-(\\d+)\u2063", show, rendered))
@@ -134,7 +161,7 @@ def compose(
     parts = [p.strip() for p in (greeting, entry.answer, closing) if p and p.strip()]
     source = "\n\n".join(parts)
     names = placeholders_in(source, entry.title)
-    missing = [n for n in names if n not in filled_values]
+    missing = missing_in(names, filled_values, source, entry.title)
     # Markdown's two-space line breaks mean nothing in a pasted plain-text email.
     text = "\n".join(line.rstrip() for line in fill(source, filled_values).splitlines()) + "\n"
     subject = fill(f"Re: {entry.title}", filled_values)
@@ -149,6 +176,7 @@ def phone_script(opening: str, entry: Entry, values: dict[str, object] | None,
     """The phone opening and the talking points, filled like the email."""
     filled_values = {k: v for k, v in (defaults or {}).items() if v}
     filled_values.update(clean_values(values))
-    missing = [n for n in placeholders_in(opening, entry.phone) if n not in filled_values]
+    missing = missing_in(placeholders_in(opening, entry.phone), filled_values, opening,
+                         entry.phone)
     return (render_filled(opening, filled_values),
             render_filled(entry.phone, filled_values), missing)

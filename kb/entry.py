@@ -370,3 +370,136 @@ def fields_of(entry: Entry) -> dict[str, str]:
         "review_every_days": str(entry.review_every_days or ""),
         "answer": entry.answer.strip(), "phone": entry.phone.strip(),
     }
+
+
+# -- changing a file without rewriting it -------------------------------------------------
+#
+# A form edit changes a few fields; the file on disk keeps its comments, key order, list
+# style and quoting for everything else, so the diff shows only what the person changed.
+
+DEFAULT_REVIEW_DAYS = 180
+_KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
+
+
+def _scalar(value: Any) -> str:
+    """One YAML value as it would appear inside a flow list (quoted only when needed)."""
+    text = yaml.dump([value], Dumper=_Dumper, default_flow_style=True, allow_unicode=True,
+                     width=10**6).strip()
+    return text[1:-1]
+
+
+def _render_field(key: str, value: Any, old_lines: list[str]) -> list[str]:
+    """`key: value` lines for a new value, in the style the old lines used."""
+    if value is None or value == "" and key in ("last_reviewed", "review_every_days"):
+        return []
+    if isinstance(value, (list, tuple)):
+        first = old_lines[0] if old_lines else ""
+        after = first.split(":", 1)[1].strip() if ":" in first else ""
+        if after.startswith("[") or (not old_lines and len(value) <= 4 and key == "tags"):
+            return [f"{key}: [" + ", ".join(_scalar(v) for v in value) + "]"]
+        indent = "  "
+        for line in old_lines[1:]:
+            stripped = line.lstrip(" ")
+            if stripped.startswith("- "):
+                indent = line[: len(line) - len(stripped)]
+                break
+        if not value:
+            return [f"{key}: []"]
+        return [f"{key}:"] + [f"{indent}- {_scalar(v)}" for v in value]
+    if isinstance(value, dict):
+        return yaml.dump({key: value}, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                         width=100).rstrip("\n").split("\n")
+    return [f"{key}: {_scalar(value)}"]
+
+
+def _meta_of(entry: Entry) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "title": entry.title, "phrasings": list(entry.phrasings), "tags": list(entry.tags),
+        "category": entry.category, "status": entry.status, "owner": entry.owner,
+        "last_reviewed": entry.last_reviewed, "review_every_days": entry.review_every_days,
+    }
+    meta.update(entry.extra)
+    return meta
+
+
+def update_text(original: str, old: Entry, new: Entry) -> str:
+    """The original file with only the fields that differ between old and new rewritten.
+
+    Falls back to a fresh serialisation when the original cannot be taken apart."""
+    try:
+        front, body = split_front_matter(original)
+    except EntryError:
+        return serialize_entry(new)
+    lead = original[: original.index("---")]  # a byte-order mark, if any
+    blocks: list[tuple[str | None, list[str]]] = []  # (key or None, lines)
+    for line in front.split("\n") if front else []:
+        match = _KEY_LINE.match(line)
+        if match:
+            blocks.append((match.group(1), [line]))
+        elif blocks and (line.startswith((" ", "\t", "-")) or not line.strip()) \
+                and blocks[-1][0] is not None:
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((None, [line]))
+    before, after = _meta_of(old), _meta_of(new)
+    changed = [k for k in after if after[k] != before.get(k)]
+    changed += [k for k in before if k not in after]
+    seen = set()
+    out_blocks: list[list[str]] = []
+    for key, lines in blocks:
+        if key is not None and key in changed and key not in seen:
+            seen.add(key)
+            trailing = []
+            while len(lines) > 1 and not lines[-1].strip():  # keep blank lines after it
+                trailing.insert(0, lines.pop())
+            out_blocks.append(_render_field(key, after.get(key), lines) + trailing)
+        else:
+            out_blocks.append(lines)
+    for key in changed:
+        if key not in seen and key in after:
+            value = after[key]
+            if value in (None, "", [], ()):
+                continue
+            out_blocks.append(_render_field(key, value, []))
+    front_out = "\n".join(line for block in out_blocks for line in block)
+    body_out = _update_body(body, old, new)
+    closing = original.split("\n")[len(front.split("\n")) + 1 if front else 1]
+    return f"{lead}---\n{front_out}\n{closing}\n{body_out}" if front_out else \
+        f"{lead}---\n{closing}\n{body_out}"
+
+
+def _update_body(body: str, old: Entry, new: Entry) -> str:
+    same_answer = old.answer.strip() == new.answer.strip()
+    same_phone = old.phone.strip() == new.phone.strip()
+    if same_answer and same_phone:
+        return body
+    match = _PHONE_RE.search(body)
+    if match:
+        answer_part, heading, phone_part = body[: match.start()], match.group(0), \
+            body[match.end():]
+    else:
+        answer_part, heading, phone_part = body, "", ""
+    if not same_answer:
+        lead = answer_part[: len(answer_part) - len(answer_part.lstrip())]
+        gap = answer_part[len(answer_part.rstrip()):] if heading else "\n"
+        answer_part = lead + new.answer.strip() + (gap or "\n\n")
+    if not same_phone:
+        if not new.phone.strip():
+            heading, phone_part = "", ""
+            answer_part = answer_part.rstrip() + "\n"
+        else:
+            if not heading:
+                answer_part = answer_part.rstrip() + "\n\n"
+                heading = PHONE_HEADING
+            gap = phone_part[: len(phone_part) - len(phone_part.lstrip())] or "\n\n"
+            phone_part = gap + new.phone.strip() + "\n"
+    return answer_part + heading + phone_part
+
+
+def with_review_defaults(entry: Entry, owner: str, today: dt.date | None = None) -> Entry:
+    """A new entry gets an owner and a review date, so it falls due like the others."""
+    return replace(
+        entry, owner=entry.owner or owner,
+        last_reviewed=entry.last_reviewed or today or dt.date.today(),
+        review_every_days=entry.review_every_days or DEFAULT_REVIEW_DAYS,
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from kb.db import Database, Proposal, User, utcnow
-from kb.entry import EntryError, parse_entry
+from kb.entry import EntryError, parse_entry, update_text, with_review_defaults
 from kb.errors import KbError
 from kb.sheet import Sheet
 from kb.store import ConflictError, entry_path
@@ -107,6 +107,9 @@ def approve(db: Database, sheet: Sheet, proposal_id: int, reviewer: User,
         raise ProposalError(f"Proposal #{proposal.id} is {LABELS[proposal.status]}, not waiting.")
     text = text if text is not None else proposal.text
     check_text(proposal.slug, text)
+    if proposal.is_new:  # a new entry is owned and dated, so it falls due for review
+        entry = parse_entry(proposal.slug, text)
+        text = update_text(text, entry, with_review_defaults(entry, reviewer.username))
     current = sheet.store.version_of(entry_path(proposal.slug))
     expected = proposal.base_version
     if current != proposal.base_version:

@@ -25,7 +25,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +66,16 @@ PARALLEL_FROM = 2000  # entries; below this a second indexing process costs more
 BOOSTS = {"lead": 3.0, "body": 1.0}
 SYNONYM_WEIGHT = 0.8
 PREFIX_WEIGHT = 0.6
+# A result is "confident" when what it is about (title, customer phrasings, tags) holds at
+# least half of the customer's words and it stands clear of the next result. Queries of
+# common words ("can you help me") match many entries alike and none is confident, so
+# the page also offers to propose an entry. Scores grow with the sheet; the ratio does not.
+CONFIDENT_COVER = 0.5
+CONFIDENT_LEAD = 1.2
+_FILLER_WORDS = (
+    "i me my mine you your yours it its we us our they them their he him his she her this "
+    "that these those please hi hello thanks want wanted need needs get got can could would "
+    "will just still some any thing things someone something about")
 
 
 def _porter(word: str) -> str:
@@ -129,6 +139,7 @@ class Hit:
     tags: tuple[str, ...]
     matched_phrasing: str | None = None
     meta: dict = field(default_factory=dict)
+    confident: bool = False
 
     def review_due_since(self) -> str | None:
         """Worked out at query time: an entry turns overdue without being re-indexed."""
@@ -145,7 +156,7 @@ class Hit:
         return {
             "slug": self.slug, "title": self.title, "score": round(self.score, 3),
             "snippet": self.snippet, "category": self.category, "tags": list(self.tags),
-            "matched_phrasing": self.matched_phrasing,
+            "matched_phrasing": self.matched_phrasing, "confident": self.confident,
             "last_reviewed": self.meta.get("last_reviewed"),
             "review_due_since": self.review_due_since(),
         }
@@ -161,10 +172,15 @@ class Results:
     words: list[str] = field(default_factory=list)  # stems of the words as typed, for logs
     rebuilding: bool = False  # the index is being rebuilt: a simpler search answered
 
+    @property
+    def confident(self) -> bool:
+        """Whether some result is a sure match; if not, the page offers a new entry."""
+        return any(h.confident for h in self.hits)
+
     def to_dict(self) -> dict:
         out = {
             "query": self.query, "total": self.total, "did_you_mean": self.did_you_mean,
-            "results": [h.to_dict() for h in self.hits],
+            "confident": self.confident, "results": [h.to_dict() for h in self.hits],
         }
         if self.rebuilding:
             out["index"] = "rebuilding"
@@ -565,8 +581,9 @@ class SearchIndex:
                 return Results(text, [], 0, did_you_mean, corrections, stems(" ".join(words)))
         ranked, total = _top_documents(searcher, query, Q.And(filters) if filters else None,
                                        limit, self._shared)
-        out = [self._hit(searcher.stored_fields(doc), score, query_stems)
-               for doc, score in ranked]
+        out = mark_confident([self._hit(searcher.stored_fields(doc), score, query_stems)
+                              for doc, score in ranked],
+                             stems(" ".join(corrected)), self.synonym_groups())
         return Results(text, out, total, did_you_mean, corrections, stems(" ".join(words)))
 
     def matching_slugs(self, text: str) -> set[str]:
@@ -794,6 +811,35 @@ class SearchIndex:
             self._drop_searcher()
         if self._ix is not None:
             self._ix.close()
+
+
+@functools.lru_cache(maxsize=1)
+def _filler() -> frozenset[str]:
+    return frozenset(stems(_FILLER_WORDS))
+
+
+def mark_confident(hits: list[Hit], word_stems: list[str],
+                   synonym_groups: Iterable[tuple[tuple[str, ...], ...]] = ()) -> list[Hit]:
+    """The one place that decides whether the top result is a confident answer: what it
+    is about holds at least half of the customer's words (a synonym or the start of a
+    half-typed word counts), and it scores clearly above the next result."""
+    words = [w for w in dict.fromkeys(word_stems) if w not in _filler()]
+    if not hits or not words:
+        return hits
+    top = hits[0]
+    about = set(stems(" ".join([top.title, top.matched_phrasing or "", *top.tags])))
+    for group in synonym_groups:
+        if any(set(p) <= about for p in group):
+            about |= {w for p in group for w in p}
+
+    def covered(word: str) -> bool:
+        return word in about or (len(word) >= 3 and any(a.startswith(word) for a in about))
+
+    cover = sum(1 for w in words if covered(w)) / len(words)
+    second = hits[1].score if len(hits) > 1 else 0.0
+    if cover >= CONFIDENT_COVER and top.score >= CONFIDENT_LEAD * second:
+        hits[0] = replace(top, confident=True)
+    return hits
 
 
 def _leaves(query) -> Iterable:

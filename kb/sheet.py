@@ -9,7 +9,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kb.entry import Entry, EntryError, load_yaml, parse_entry, serialize_entry
+from kb.entry import Entry, EntryError, load_yaml, parse_entry, serialize_entry, update_text
 from kb.store import ContentStore, Person, StoreError, entry_path, is_entry_path, slug_of
 
 GREETING = "_sheet/greeting.md"
@@ -181,9 +181,22 @@ class Sheet:
         path = entry_path(entry.slug)
         expected = None if based_on is ... else {path: based_on}
         return self.write(
-            {path: serialize_entry(entry)}, message=message, author=author,
+            {path: self.entry_text(entry)}, message=message, author=author,
             committer=committer, expected=expected,
         )
+
+    def entry_text(self, entry: Entry, base_text: str | None = None) -> str:
+        """The file for an entry, changing only what differs from the file it was
+        edited from (the current file unless given), so its formatting is kept."""
+        if base_text is None:
+            found = self.store.read(entry_path(entry.slug))
+            base_text = found.text if found else None
+        if base_text is not None:
+            try:
+                return update_text(base_text, parse_entry(entry.slug, base_text), entry)
+            except EntryError:
+                pass
+        return serialize_entry(entry)
 
     def write(self, changes: dict[str, str | None], **kwargs: Any) -> str | None:
         """One commit through the store, with the index brought up to date inside it.

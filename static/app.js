@@ -67,6 +67,10 @@ function initSearch() {
     if (propose) {
       propose.href = propose.dataset.base + "?phrasing=" + encodeURIComponent(q.trim());
       document.getElementById("propose-q").textContent = q.trim();
+      // offered whenever no result is a sure match, not only when there is none
+      const sure = data.results.some((hit) => hit.confident);
+      document.getElementById("propose").hidden = sure || !q.trim();
+      document.getElementById("propose-why").textContent = data.results.length ? "No sure match." : "";
     }
     if (data.did_you_mean) {
       dym.hidden = false;
@@ -118,16 +122,34 @@ function initSearch() {
     }
   });
   if (input.value) {
-    input.setSelectionRange(input.value.length, input.value.length);
+    // "/" from another page: the old words selected, so the next query replaces them
+    if (sessionStorage.getItem("kb.slash")) input.select();
+    else input.setSelectionRange(input.value.length, input.value.length);
     select(0);
   }
+  sessionStorage.removeItem("kb.slash");
 }
 
 // ---- entry page: compose and copy ------------------------------------------------
 
+// What the agent typed is kept per entry in this tab until the email is copied, so a
+// reload, a detour or a sign-in after the session ended loses nothing.
+const DRAFT_MINUTES = 60;
+
+function draftKey(slug) { return "kb.draft." + slug; }
+
+function loadDraft(slug) {
+  try {
+    const draft = JSON.parse(sessionStorage.getItem(draftKey(slug)) || "null");
+    if (draft && Date.now() - draft.at < DRAFT_MINUTES * 60000) return draft.values;
+  } catch (err) { /* a damaged draft is no draft */ }
+  return null;
+}
+
 function initCompose() {
   const article = document.getElementById("entry");
   if (!article) return;
+  const slug = article.dataset.slug;
   const form = document.getElementById("compose");
   const preview = document.getElementById("preview");
   const plain = document.getElementById("plain");
@@ -137,65 +159,139 @@ function initCompose() {
   const missingNames = document.getElementById("missing-names");
   const status = document.getElementById("copy-status");
   const copyButton = document.getElementById("copy");
-  let state = {text: plain.value, html: preview.innerHTML, missing: missingNames.textContent ? missingNames.textContent.split(", ") : []};
+  const anywayButton = document.getElementById("copy-anyway");
+  const inputs = [...form.querySelectorAll("input[name]")];
   let latest = 0;
 
   function values() {
     const out = {};
-    for (const input of form.querySelectorAll("input[name]")) {
+    for (const input of inputs) {
       if (input.value.trim()) out[input.name] = input.value;
     }
     return out;
   }
 
-  async function update() {
-    const id = ++latest;
+  function saveDraft() {
+    const typed = {};
+    for (const input of inputs) if (input.value !== input.defaultValue) typed[input.name] = input.value;
+    if (Object.keys(typed).length) {
+      sessionStorage.setItem(draftKey(slug), JSON.stringify({at: Date.now(), values: typed}));
+    } else {
+      sessionStorage.removeItem(draftKey(slug));
+    }
+  }
+
+  // The email for the values in the form now, from the server. Throws SessionEnded
+  // when the sign-in has lapsed, so nothing stale is ever copied.
+  async function composeNow() {
     const vals = values();
-    const response = await fetch(article.dataset.compose, {
-      method: "POST",
-      headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
-      body: JSON.stringify(vals),
-    });
-    if (!response.ok) return;
-    const data = await response.json();
-    if (id !== latest) return;
-    state = {text: data.text, html: data.html, missing: data.missing};
+    let response;
+    try {
+      response = await fetch(article.dataset.compose, {
+        method: "POST", redirect: "manual",
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json"},
+        body: JSON.stringify(vals),
+      });
+    } catch (err) {
+      throw new Error("offline");
+    }
+    if (response.status === 401 || response.status === 403 || response.status === 400 ||
+        response.type === "opaqueredirect") {
+      throw new SessionEnded();
+    }
+    if (!response.ok) throw new Error("server " + response.status);
+    return {vals, data: await response.json()};
+  }
+
+  function show(vals, data) {
     preview.innerHTML = data.html;  // sanitised on the server; values are escaped there
     plain.value = data.text;
     document.getElementById("opening").innerHTML = data.phone_opening_html;
     document.getElementById("points").innerHTML = data.phone_html;
     mailto.href = data.mailto;
     eml.href = article.dataset.eml + "?" + new URLSearchParams(vals);
-    missingNames.textContent = data.missing.join(", ");
+    missingNames.textContent = data.missing.map(label).join(", ");
     missingBox.hidden = data.missing.length === 0;
-    document.body.dataset.composed = String(id);
+    if (!data.missing.length) anywayButton.hidden = true;
+  }
+
+  async function update() {
+    const id = ++latest;
+    try {
+      const {vals, data} = await composeNow();
+      if (id !== latest) return;
+      show(vals, data);
+      document.body.dataset.composed = String(id);
+    } catch (err) {
+      if (err instanceof SessionEnded) signInAgain("Your sign-in has ended. Sign in again to keep going: what you typed is kept.");
+    }
+  }
+
+  function label(name) {
+    const input = form.querySelector(`input[name="${name}"]`);
+    const span = input && input.closest("label").querySelector("span");
+    return span ? span.firstChild.textContent.trim() : name;
+  }
+
+  function firstEmpty(after) {
+    const required = inputs.filter((el) => !el.value.trim() && !el.dataset.optional);
+    if (!after) return required[0] || null;
+    const i = inputs.indexOf(after);
+    return required.find((el) => inputs.indexOf(el) > i) || required[0] || null;
   }
 
   const later = debounce(update, 120);
-  form.addEventListener("input", later);
+  form.addEventListener("input", () => { saveDraft(); later(); });
   form.addEventListener("submit", (event) => { event.preventDefault(); update(); });
 
-  async function copy() {
-    await update();
-    if (state.missing.length &&
-        !window.confirm("These placeholders are still empty: " + state.missing.join(", ") + ".\nCopy anyway?")) {
-      status.textContent = "Not copied: fill " + state.missing.join(", ") + " first.";
+  async function writeClipboard(text, htmlText) {
+    if (window.ClipboardItem && navigator.clipboard.write) {
+      await navigator.clipboard.write([new ClipboardItem({
+        "text/plain": new Blob([text], {type: "text/plain"}),
+        "text/html": new Blob([htmlText], {type: "text/html"}),
+      })]);
+    } else {
+      await navigator.clipboard.writeText(text);
+    }
+  }
+
+  // Copy the email. With a placeholder still empty the default is to go to that field;
+  // copying with blanks is a second, deliberate step (anyway = true).
+  async function copy(anyway) {
+    ++latest;  // an older preview update must not overwrite what is copied
+    let result;
+    try {
+      result = await composeNow();
+    } catch (err) {
+      if (err instanceof SessionEnded) {
+        signInAgain("Not copied: your sign-in has ended. Sign in again and the email is copied with what you typed.",
+                    () => copy(anyway));
+      } else {
+        status.textContent = "Not copied: the server did not answer. Try again in a moment.";
+      }
+      return;
+    }
+    const {vals, data} = result;
+    show(vals, data);
+    if (data.missing.length && !anyway) {
+      const names = data.missing.map(label).join(", ");
+      const field = form.querySelector(`input[name="${data.missing[0]}"]`) || firstEmpty();
+      status.textContent = "Not copied yet: fill " + names + ".";
+      anywayButton.hidden = false;
+      if (field) field.focus();
       return;
     }
     try {
-      if (window.ClipboardItem && navigator.clipboard.write) {
-        await navigator.clipboard.write([new ClipboardItem({
-          "text/plain": new Blob([state.text], {type: "text/plain"}),
-          "text/html": new Blob([state.html], {type: "text/html"}),
-        })]);
-      } else {
-        await navigator.clipboard.writeText(state.text);
-      }
-      status.textContent = "Copied. Paste it into your reply.";
+      await writeClipboard(data.text, data.html);
+      status.textContent = data.missing.length
+        ? "Copied with blanks: replace " + data.missing.join(", ") + " before sending."
+        : "Copied. Paste it into your reply.";
+      anywayButton.hidden = true;
+      sessionStorage.removeItem(draftKey(slug));
       fetch("/api/events", {
         method: "POST",
         headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
-        body: JSON.stringify({kind: "copy", slug: article.dataset.slug,
+        body: JSON.stringify({kind: "copy", slug: slug,
                               version: article.dataset.version, search_id: article.dataset.sid}),
       });
     } catch (err) {
@@ -204,8 +300,16 @@ function initCompose() {
       status.textContent = "Your browser blocked copying: the text is selected, press Ctrl+C.";
     }
   }
-  copyButton.addEventListener("click", copy);
-  if (Object.keys(values()).length) update();
+  copyButton.addEventListener("click", () => copy(false));
+  anywayButton.addEventListener("click", () => copy(true));
+
+  const draft = loadDraft(slug);
+  if (draft) {
+    for (const input of inputs) {
+      if (input.name in draft && !new URLSearchParams(location.search).has(input.name)) input.value = draft[input.name];
+    }
+  }
+  if (draft || Object.keys(values()).length) update();
 
   const callToggle = document.getElementById("call-toggle");
   function setCallMode(on) {
@@ -230,26 +334,99 @@ function initCompose() {
     status.textContent = on ? "Added to your favourites." : "Removed from your favourites.";
   }
   star.addEventListener("click", toggleFavourite);
+  const about = document.getElementById("about");
 
-  // Single-key shortcuts work when the agent is not typing in a field.
+  // Letters work when the agent is not typing; from a field the same keys work with Alt
+  // (Ctrl+Enter copies too). Esc first leaves the field, a second Esc goes back to search.
   document.addEventListener("keydown", (event) => {
-    if (event.ctrlKey || event.metaKey || event.altKey || overlayOpen()) return;
+    if (overlayOpen() || signInOpen()) return;
     const typing = isTyping(event.target);
+    const inForm = typing && form.contains(event.target);
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+      event.preventDefault(); copy(false); return;
+    }
+    if (event.altKey && !event.ctrlKey && !event.metaKey) {
+      const code = event.code;
+      if (code === "KeyC") { event.preventDefault(); copy(event.shiftKey); }
+      else if (code === "KeyP") { event.preventDefault(); callToggle.click(); }
+      else if (code === "KeyF") { event.preventDefault(); toggleFavourite(); }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey) return;
     if (event.key === "Escape") {
       event.preventDefault();
+      if (typing) { event.target.blur(); status.textContent = "Esc again: back to search (what you typed is kept)."; return; }
+      saveDraft();
       window.location.href = article.dataset.back;
       return;
     }
+    if (inForm && event.key === "Enter" && !event.shiftKey) {
+      // Enter walks the empty fields, and copies once none is left
+      event.preventDefault();
+      const next = firstEmpty(event.target);
+      if (next && next !== event.target) next.focus();
+      else copy(false);
+      return;
+    }
     if (typing) return;
-    if (event.key === "c") { event.preventDefault(); copy(); }
+    if (event.key === "c") { event.preventDefault(); copy(false); }
     else if (event.key === "p") { event.preventDefault(); callToggle.click(); }
     else if (event.key === "f") { event.preventDefault(); toggleFavourite(); }
+    else if (event.key === "i" && about) { event.preventDefault(); about.open = !about.open; }
     else if (event.key === "Tab" && !event.shiftKey &&
              (document.activeElement === document.body || document.activeElement === null)) {
-      const first = form.querySelector("input[name]");
+      const first = firstEmpty() || inputs[0];
       if (first) { event.preventDefault(); first.focus(); }
     }
   });
+}
+
+// ---- signing in again in place, when the session ended --------------------------------
+
+class SessionEnded extends Error {}
+
+function signInOpen() {
+  const box = document.getElementById("signin");
+  return box && !box.hidden;
+}
+
+// Shows the sign-in box over the page; on success takes the fresh CSRF token and runs
+// `then` (which finishes what the agent was doing with what they typed).
+function signInAgain(message, then) {
+  const box = document.getElementById("signin");
+  if (!box) { window.alert(message); return; }
+  const form = box.querySelector("form");
+  const error = box.querySelector(".error");
+  box.querySelector(".why").textContent = message;
+  error.textContent = "";
+  box.hidden = false;
+  const user = form.querySelector("input[name=username]");
+  (user.value ? form.querySelector("input[name=password]") : user).focus();
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      const page = await fetch(form.action, {headers: {Accept: "text/html"}});
+      const token = (await page.text()).match(/name="csrf_token" value="([^"]+)"/);
+      const body = new URLSearchParams(new FormData(form));
+      if (token) body.set("csrf_token", token[1]);
+      const response = await fetch(form.action, {method: "POST", body: body, redirect: "follow"});
+      const html = await response.text();
+      const fresh = html.match(/name="csrf-token" content="([^"]+)"/);
+      if (!response.ok || response.url.includes("/login")) {
+        error.textContent = "That did not work: check the name and password.";
+        return;
+      }
+      if (fresh) document.querySelector('meta[name="csrf-token"]').content = fresh[1];
+      for (const field of document.querySelectorAll('input[name="csrf_token"]')) {
+        if (fresh) field.value = fresh[1];
+      }
+      form.querySelector("input[name=password]").value = "";
+      box.hidden = true;
+      if (then) then();
+    } catch (err) {
+      error.textContent = "The server did not answer. Try again in a moment.";
+    }
+  };
 }
 
 // ---- everywhere: "/" to search, "?" for the shortcut list ----------------------------
@@ -281,14 +458,17 @@ function initShortcuts() {
       if (event.key === "Escape" || event.key === "?") { event.preventDefault(); show(false); }
       return;
     }
+    const q = document.getElementById("q");
+    // "/" always means the search box, empty or with its words selected (also from the box)
+    if (event.key === "/" && q && event.target === q) { event.preventDefault(); q.select(); return; }
     if (isTyping(event.target)) return;
     if (event.key === "?") { event.preventDefault(); show(true); }
     else if (event.key === "/") {
-      const q = document.getElementById("q");
       event.preventDefault();
       if (q) { q.focus(); q.select(); }
       else if (document.body.dataset.searchUrl) {
         const back = document.getElementById("entry");
+        sessionStorage.setItem("kb.slash", "1");
         window.location.href = back ? back.dataset.back : document.body.dataset.searchUrl;
       }
     }

@@ -20,7 +20,7 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from kb import proposals  # noqa: E402
 from kb.users import get_user  # noqa: E402
-from tests.conftest import PASSWORD, TARA  # noqa: E402
+from tests.conftest import PASSWORD, TARA, entry_text  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -107,18 +107,39 @@ def test_type_pick_fill_and_copy(page):
     assert "<p>" in copied["text/html"] and "$25" in copied["text/html"]
 
 
-def test_copy_with_unfilled_placeholders_asks_first(page):
+def test_copy_with_an_empty_placeholder_goes_to_the_field_first(page):
     page.goto("/e/item-arrived-damaged")
-    messages = []
+    keys_ready(page)
+    page.keyboard.press("c")
+    # not copied: the first empty field has the cursor, the message names what is missing
+    expect(page.locator("input[name=customer_name]")).to_be_focused()
+    expect(page.locator("#copy-status")).to_contain_text("Not copied yet")
+    expect(page.locator("#copy-status")).to_contain_text("Customer name")
+    page.evaluate("navigator.clipboard.writeText('untouched')")
+    page.keyboard.type("Ana")
+    page.keyboard.press("Alt+c")  # from the field, with a modifier: still one empty
+    expect(page.locator("input[name=item]")).to_be_focused()
+    assert page.evaluate("navigator.clipboard.readText()") == "untouched"
+    # copying with blanks is a deliberate second step
+    page.click("#copy-anyway")
+    expect(page.locator("#copy-status")).to_contain_text("Copied with blanks")
+    assert "{{ item }}" in clipboard(page)["text/plain"]
 
-    def dismiss(dialog):
-        messages.append(dialog.message)
-        dialog.dismiss()
 
-    page.on("dialog", dismiss)
+def test_a_placeholder_fallback_fills_an_empty_field(page, app):
+    sheet = app.extensions["kb"].sheet
+    text = sheet.store.read("item-arrived-damaged.md").text.replace(
+        "your {{ item }}", "your {{ item | order }}")
+    sheet.write({"item-arrived-damaged.md": text}, message="fallback", author=TARA)
+    page.goto("/e/item-arrived-damaged")
+    expect(page.locator("input[name=item]")).to_have_attribute("placeholder", "if empty: order")
+    page.fill("input[name=customer_name]", "Ana")
+    page.fill("input[name=order_number]", "NW-1")
     page.click("#copy")
-    expect(page.locator("#copy-status")).to_contain_text("Not copied")
-    assert "customer_name" in messages[0] and "order_number" in messages[0]
+    expect(page.locator("#copy-status")).to_have_text("Copied. Paste it into your reply.")
+    copied = clipboard(page)
+    assert "I'm sorry your order arrived damaged." in copied["text/plain"]
+    assert "{{" not in copied["text/plain"] and "missing" not in copied["text/html"]
 
 
 def test_arrow_keys_move_the_selection(page):
@@ -187,6 +208,106 @@ def test_escape_goes_back_to_search_with_the_query_kept(page):
     expect(page.locator("#q")).to_be_focused()
 
 
+def _two_placeholder_entry(app):
+    app.extensions["kb"].sheet.write({"order-cancelled.md": entry_text(
+        "Order cancelled by mistake", "I have put order {{ order_number }} back in the queue.",
+        phrasings=["you cancelled my order"], tags="[order]", category="Orders and delivery")},
+        message="new", author=TARA)
+
+
+def test_live_loop_in_few_keystrokes(page, app):
+    """From the customer's words to a copied, fully filled email, keyboard only, the
+    keys besides the typed values counted (the target is 20 at most)."""
+    _two_placeholder_entry(app)
+    page.goto("/?q=refund")
+    page.locator("#results li a").first.click()
+    keys_ready(page)  # the agent is on the last call's entry
+    count = 0
+
+    def press(key):
+        nonlocal count
+        count += 1
+        page.keyboard.press(key)
+
+    press("/")
+    page.wait_for_url("**/?q=*")
+    expect(page.locator("#q")).to_be_focused()
+    page.keyboard.type("you cancelled my order")  # typed values: not counted
+    expect(page.locator("#results li a.selected")).to_contain_text("Order cancelled")
+    press("Enter")
+    keys_ready(page)
+    press("Tab")  # to the first empty field
+    page.keyboard.type("Ana")
+    press("Enter")  # the next empty field
+    page.keyboard.type("NW-104233")
+    press("Enter")  # none left: copies
+    expect(page.locator("#copy-status")).to_have_text("Copied. Paste it into your reply.")
+    text = clipboard(page)["text/plain"]
+    assert text.startswith("Hello Ana,")
+    assert "I have put order NW-104233 back in the queue." in text
+    assert "{{" not in text
+    assert count <= 20
+    assert count == 5  # /, Enter, Tab, Enter, Enter
+
+
+def test_slash_always_means_an_empty_or_selected_search_box(page):
+    page.goto("/e/refund-status?q=manager")
+    keys_ready(page)
+    page.keyboard.press("/")
+    page.wait_for_url("**/?q=manager")
+    expect(page.locator("#q")).to_be_focused()
+    page.keyboard.type("charged twice")  # replaces the old words, never appended
+    expect(page.locator("#q")).to_have_value("charged twice")
+    # on the search page, "/" in the box selects the words instead of typing a slash
+    page.keyboard.press("/")
+    page.keyboard.type("smashed")
+    expect(page.locator("#q")).to_have_value("smashed")
+    page.locator("body").click()
+    page.keyboard.press("/")
+    expect(page.locator("#q")).to_be_focused()
+    page.keyboard.type("refund")
+    expect(page.locator("#q")).to_have_value("refund")
+
+
+def test_shortcuts_work_from_the_fields_and_escape_leaves_the_field_first(page):
+    page.goto("/e/refund-status?q=money")
+    keys_ready(page)
+    page.keyboard.press("Tab")
+    expect(page.locator("input[name=customer_name]")).to_be_focused()
+    page.keyboard.type("Ana")
+    page.keyboard.press("Alt+p")  # a letter would type: with Alt it is the shortcut
+    expect(page.locator("body")).to_have_class("call-mode")
+    expect(page.locator("input[name=customer_name]")).to_have_value("Ana")
+    page.keyboard.press("Alt+p")
+    page.keyboard.press("Escape")  # leaves the field, stays on the entry
+    expect(page.locator("input[name=customer_name]")).not_to_be_focused()
+    assert "/e/refund-status" in page.url
+    expect(page.locator("input[name=customer_name]")).to_have_value("Ana")
+    page.keyboard.press("Escape")  # now back to search, query kept
+    page.wait_for_url("**/?q=money")
+    page.go_back()  # what was typed is still there
+    expect(page.locator("input[name=customer_name]")).to_have_value("Ana")
+    page.locator("input[name=amount]").fill("$5")
+    page.locator("input[name=date]").fill("Monday")
+    page.locator("input[name=date]").press("Control+Enter")
+    expect(page.locator("#copy-status")).to_have_text("Copied. Paste it into your reply.")
+    assert clipboard(page)["text/plain"].startswith("Hello Ana,")
+
+
+def test_propose_is_offered_when_no_result_is_confident(page):
+    page.goto("/")
+    page.locator("#q").press_sequentially("refund", delay=10)
+    expect(page.locator("#results li")).not_to_have_count(0)
+    expect(page.locator("#propose")).to_be_hidden()  # a sure match
+    page.locator("#q").fill("")
+    page.locator("#q").press_sequentially("order please", delay=10)
+    expect(page.locator("#results li")).not_to_have_count(0)  # weak matches only ...
+    expect(page.locator("#propose")).to_be_visible()  # ... so a new entry is offered
+    expect(page.locator("#propose-link")).to_have_text("Propose an entry for “order please”")
+    page.goto("/?q=order+please")  # the same without script
+    expect(page.locator("#propose")).to_be_visible()
+
+
 def test_stale_search_answers_are_dropped(page):
     page.goto("/")
     # type fast: every keystroke may fire a request; only the last query's results may show
@@ -237,7 +358,7 @@ def test_favourites_and_recently_used_on_the_empty_search(page):
 
 def test_changed_since_you_last_copied_it(page, app):
     page.goto("/e/wrong-colour")
-    page.on("dialog", lambda d: d.accept())  # "customer_name is still empty: copy anyway?"
+    page.fill("input[name=customer_name]", "Ana")
     page.click("#copy")
     expect(page.locator("#copy-status")).to_contain_text("Copied")
     sheet = app.extensions["kb"].sheet

@@ -104,3 +104,24 @@ def test_text_holding_the_old_internal_marker_renders_as_written():
     assert f"see {marker} and" in mail.html and "Hi Ana," in mail.html
     opening, points, _ = phone_script("Hi {{ customer_name }}", entry, {})
     assert marker in points and '<mark class="missing">{{ customer_name }}</mark>' in opening
+
+
+def test_a_fallback_fills_an_empty_placeholder_as_plain_text():
+    entry = Entry("x", "Late {{ item | parcel }}",
+                  "Your {{ item | order }} is late; {{ item }} again.\n")
+    mail = compose(entry, "Hi {{ customer_name | there }},", "", {})
+    assert mail.text.startswith("Hi there,")
+    assert "Your order is late" in mail.text and "{{ item }} again" in mail.text
+    assert mail.subject == "Re: Late parcel"
+    assert mail.missing == ["item"]  # the one bare use of item still needs a value
+    filled = compose(entry, "Hi {{ customer_name | there }},", "", {"item": "lamp",
+                                                                     "customer_name": "Ana"})
+    assert filled.text.startswith("Hi Ana,") and "Your lamp is late; lamp again." in filled.text
+    assert filled.missing == []
+    assert "<mark" not in str(compose(
+        Entry("x", "T", "Your {{ item | order }}.\n"), "", "", {}).html)
+
+
+def test_fallback_text_is_escaped_in_html():
+    mail = compose(Entry("x", "T", "See {{ link | <b>here</b> }}.\n"), "", "", {})
+    assert "<b>" not in str(mail.html)

@@ -117,3 +117,28 @@ def test_sheet_parts(sheet: Sheet):
     assert sheet.part("greeting") == "Hello {{ customer_name }},"
     assert ("colour", "color", "shade") in sheet.synonyms()
     assert sheet.placeholders()["company_name"]["default"] == "Northwind Home"
+
+
+def test_update_text_rewrites_only_the_changed_fields():
+    import difflib
+    from dataclasses import replace
+
+    from kb.entry import update_text, with_review_defaults
+
+    original = ("---\ntitle: Late parcel\nphrasings:\n  - where is it\n  - still not here\n"
+                "tags: [delivery, late]\nowner: ops   # who answers for it\n---\n"
+                "Sorry, it is late.\n\nIt leaves today.\n\n## On the phone\n\n- Say sorry.\n")
+    old = parse_entry("late", original)
+    assert update_text(original, old, old) == original
+    new = replace(old, answer="Sorry, it is late.\n\nIt leaves tomorrow.\n",
+                  phrasings=(*old.phrasings, "no parcel yet"))
+    text = update_text(original, old, new)
+    changed = [line for line in difflib.ndiff(original.splitlines(), text.splitlines())
+               if line[:1] in "+-"]
+    assert changed == ["+   - no parcel yet", "- It leaves today.", "+ It leaves tomorrow."]
+    assert parse_entry("late", text) == new
+    assert "owner: ops   # who answers for it" in text
+    dated = with_review_defaults(old, "tara")
+    text = update_text(original, old, dated)
+    assert parse_entry("late", text) == dated and "owner: ops" in text
+    assert parse_entry("late", text).review_every_days == 180

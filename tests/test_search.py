@@ -177,3 +177,12 @@ def test_scores_equal_whoosh_own_bm25f_after_edits_and_deletes(index, sheet):
         assert got.keys() == expected.keys() and got
         for slug, score in expected.items():
             assert got[slug] == pytest.approx(score, rel=1e-9)
+
+
+def test_only_a_clear_match_is_confident(index):
+    assert index.search("refund").confident
+    assert index.search("box came smashed").hits[0].confident
+    weak = index.search("order please")  # a common word shared by several entries
+    assert weak.hits and not weak.confident
+    assert not index.search("can you help me with my thing").confident
+    assert index.search("box came smashed").to_dict()["confident"] is True

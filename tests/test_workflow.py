@@ -476,3 +476,54 @@ def test_profile_creates_and_revokes_tokens(app, client, anon):
         "csrf_token": csrf_from(page), "action": "revoke", "token_id": token_id})
     assert response.status_code == 302
     assert anon.get("/api/proposals", headers=_bearer(token)).status_code == 401
+
+
+# -- a proposal changes only what the person changed ----------------------------------------
+
+
+def _diff_lines(old: str, new: str) -> list[str]:
+    import difflib
+
+    return [line for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="")
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def test_suggest_an_edit_keeps_owner_and_formatting(app, client):
+    sheet = app.extensions["kb"].sheet
+    original = ("---\ntitle: Refund status\n# what customers say\nphrasings:\n"
+                "    - where is my money\n"
+                "tags: [refund]\ncategory: Returns and refunds\nowner: training-team\n"
+                "last_reviewed: 2026-10-01\nreview_every_days: 90\nteam_note: keep it short\n---\n"
+                "Your refund of {{ amount }} was sent on {{ date }}.\n\nIt takes a few days.\n"
+                "\n## On the phone\n\n- Say sorry.\n")
+    sheet.write({"refund-status.md": original}, message="formatted by hand", author=TARA)
+    page = client.get("/e/refund-status/suggest").get_data(as_text=True)
+    fields = {k: html.unescape(v) for k, v in
+              fields_of(sheet.entry("refund-status")).items()}
+    form = {k: fields[k] for k in ("title", "phrasings", "tags", "category", "answer", "phone")}
+    form["answer"] = form["answer"].replace("a few days", "three to five days")
+    response = client.post("/e/refund-status/suggest", data={
+        **form, "reason": "be precise", "base_version": _hidden(page, "base_version"),
+        "csrf_token": csrf_from(page)})
+    assert response.status_code == 302
+    text = _proposals(client)[0]
+    proposal = app.extensions["kb_db"]
+    from kb import proposals as P
+
+    saved = P.get(proposal, text["id"]).text
+    assert _diff_lines(original, saved) == ["-It takes a few days.",
+                                            "+It takes three to five days."]
+    assert "owner: training-team" in saved and "team_note: keep it short" in saved
+
+
+def test_a_new_entry_gets_an_owner_and_a_review_date(app, client, trainer):
+    import datetime as dt
+
+    pid = _propose(client, "Gift wrap missing", "We will send the wrap today.", "asked twice")
+    html_page = trainer.get(f"/review/{pid}").get_data(as_text=True)
+    response = trainer.post(f"/review/{pid}", data={"action": "approve", "csrf_token":
+                                                     csrf_from(html_page)})
+    assert response.status_code == 302
+    entry = app.extensions["kb"].sheet.entry("gift-wrap-missing")
+    assert entry.owner == "tara"
+    assert entry.last_reviewed == dt.date.today() and entry.review_every_days == 180

@@ -19,6 +19,8 @@ from kb.entry import (
     parse_entry,
     serialize_entry,
     slugify,
+    update_text,
+    with_review_defaults,
 )
 from kb.history import restore, text_at, unified
 from kb.render import to_html
@@ -162,7 +164,10 @@ def _entry_text(slug: str, body: dict, base=None) -> str:
     if body.get("review_every_days") is not None:
         fields["review_every_days"] = str(body["review_every_days"])
     try:
-        return serialize_entry(entry_from_fields(slug, fields, base))
+        entry = entry_from_fields(slug, fields, base)
+        if base is None:
+            return serialize_entry(entry)
+        return services().sheet.entry_text(entry)  # only what changed; formatting kept
     except EntryError as exc:
         abort(422, description=f"The entry cannot be saved: {exc}.")
 
@@ -213,6 +218,9 @@ def put_entry(slug: str):
                                "(null for a new entry).")
     base = _current(slug)
     text = _entry_text(slug, body, base)
+    if base is None:  # a new entry is owned and dated, so it falls due for review
+        entry = parse_entry(slug, text)
+        text = update_text(text, entry, with_review_defaults(entry, current_user.username))
     path = entry_path(slug)
     try:
         commit = services().sheet.write(

@@ -24,7 +24,8 @@ FIELD_NAMES = ("title", "phrasings", "tags", "category", "status", "owner", "las
 
 
 def _form_fields() -> dict[str, str]:
-    return {k: request.form.get(k, "") for k in FIELD_NAMES}
+    """The fields the form sent; those it does not show are kept from the entry."""
+    return {k: request.form[k] for k in FIELD_NAMES if k in request.form}
 
 
 def _entry_or_404(slug: str):
@@ -62,7 +63,7 @@ def propose_new():
     fields["title"] = phrasing[:1].upper() + phrasing[1:] if phrasing else ""
     error = None
     if request.method == "POST":
-        fields = _form_fields()
+        fields = {k: "" for k in FIELD_NAMES} | _form_fields()
         slug = slugify(fields["title"])
         try:
             entry = entry_from_fields(slug, fields | {"status": "published"})
@@ -89,7 +90,7 @@ def suggest(slug: str):
         try:
             entry = entry_from_fields(slug, fields, current)
             proposal = P.create(database(), services().sheet, current_user, slug,
-                                serialize_entry(entry), request.form.get("reason", ""),
+                                services().sheet.entry_text(entry), request.form.get("reason", ""),
                                 base_version, False)
         except (EntryError, P.ProposalError) as exc:
             error = str(exc)
@@ -114,15 +115,18 @@ def resubmit(pid: int):
     if proposal.author_id != current_user.id:
         abort(403, description="Only the person who made a proposal can change it.")
     try:
-        fields = fields_of(parse_entry(proposal.slug, proposal.text))
+        before = parse_entry(proposal.slug, proposal.text)
+        fields = fields_of(before)
     except EntryError:
-        fields = {k: "" for k in FIELD_NAMES}
+        before, fields = None, {k: "" for k in FIELD_NAMES}
     error = None
     if request.method == "POST":
         fields = _form_fields()
         try:
-            entry = entry_from_fields(proposal.slug, fields)
-            P.resubmit(database(), services().sheet, pid, current_user, serialize_entry(entry),
+            entry = entry_from_fields(proposal.slug, fields, before)
+            text = (services().sheet.entry_text(entry, proposal.text) if before
+                    else serialize_entry(entry))
+            P.resubmit(database(), services().sheet, pid, current_user, text,
                        request.form.get("reason", ""))
         except (EntryError, P.ProposalError) as exc:
             error = str(exc)
@@ -214,7 +218,7 @@ def edit(slug: str):
             services().sheet.save_entry(entry, message=reason, author=person_of(current_user),
                                         based_on=base_version)
         except ConflictError as exc:
-            return _conflict(entry_path(slug), exc, serialize_entry(entry), reason)
+            return _conflict(entry_path(slug), exc, services().sheet.entry_text(entry), reason)
         except (EntryError, StoreError) as exc:
             error = str(exc)
         else:

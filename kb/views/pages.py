@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from kb import phrasings, starter, usage
 from kb.auth import database, role_required
-from kb.compose import compose, phone_script, placeholders_in
+from kb.compose import compose, fallbacks_in, phone_script, placeholders_in
 from kb.entry import EntryError, entry_overdue
 from kb.history import side_by_side
 from kb.render import to_html
@@ -92,8 +92,10 @@ def _form_fields(entry, svc):
     """The placeholders the compose form asks for, with labels and defaults."""
     known = svc.sheet.placeholders()
     defaults = svc.defaults()
-    names = placeholders_in(svc.sheet.part("greeting"), entry.answer, svc.sheet.part("closing"),
-                            svc.sheet.part("phone_opening"), entry.phone)
+    texts = (svc.sheet.part("greeting"), entry.answer, svc.sheet.part("closing"),
+             svc.sheet.part("phone_opening"), entry.phone)
+    names = placeholders_in(*texts)
+    fallbacks = fallbacks_in(*texts)
     if AGENT_FIELD in names:  # the agent's own name goes last: it is usually remembered
         names = [n for n in names if n != AGENT_FIELD] + [AGENT_FIELD]
     fields = []
@@ -105,6 +107,7 @@ def _form_fields(entry, svc):
             "example": info.get("example", ""),
             "value": request.args.get(name, defaults.get(name, "")),
             "known": name in known,
+            "fallback": fallbacks.get(name, ""),
         })
     return fields
 
