@@ -96,3 +96,46 @@ def restore(sheet: Sheet, path: str, version: str, reason: str, who: Person) -> 
     current = sheet.store.version_of(path)
     message = reason.strip() or f"Restore the version {version[:7]}"
     return sheet.write({path: old}, message=message, author=who, expected={path: current})
+
+
+def compact(rows: list[DiffRow], context: int = 1) -> list[DiffRow | None]:
+    """Only the changed rows and a line around each; None marks the lines left out."""
+    keep = set()
+    for i, row in enumerate(rows):
+        if row.kind != "same":
+            keep.update(range(max(0, i - context), min(len(rows), i + context + 1)))
+    out: list[DiffRow | None] = []
+    for i, row in enumerate(rows):
+        if i in keep:
+            out.append(row)
+        elif out and out[-1] is not None:
+            out.append(None)
+    return out
+
+
+def _changes(base: list[str], other: list[str]) -> list[tuple[int, int, list[str]]]:
+    """(start, end, new lines) of each change from base to other, in base's lines."""
+    return [(i1, i2, other[j1:j2]) for op, i1, i2, j1, j2 in
+            difflib.SequenceMatcher(None, base, other, autojunk=False).get_opcodes()
+            if op != "equal"]
+
+
+def merge3(base: str, theirs: str, mine: str) -> str | None:
+    """Both changes applied to base when they touch different lines (with at least
+    one untouched line between them); None when they overlap, so a person decides."""
+    b = (base or "").splitlines(keepends=True)
+    ours, other = _changes(b, (mine or "").splitlines(keepends=True)), \
+        _changes(b, (theirs or "").splitlines(keepends=True))
+    if not ours:
+        return theirs
+    for s1, e1, _ in ours:
+        for s2, e2, _ in other:
+            # touching or overlapping ranges (an insert at the same place counts too)
+            if s1 <= e2 and s2 <= e1:
+                return None
+    merged, pos = [], 0
+    for start, end, lines in sorted(ours + other, key=lambda c: (c[0], c[1])):
+        merged += b[pos:start] + lines
+        pos = end
+    merged += b[pos:]
+    return "".join(merged)

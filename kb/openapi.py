@@ -40,6 +40,8 @@ def spec() -> dict[str, Any]:
                     "score": {"type": "number"}, "category": {"type": "string"},
                     "tags": {"type": "array", "items": {"type": "string"}},
                     "matched_phrasing": {"type": "string", "nullable": True},
+                    "confident": {"type": "boolean",
+                                  "description": "a sure match (only ever the first result)"},
                     "last_reviewed": {"type": "string", "nullable": True},
                     "review_due_since": {"type": "string", "nullable": True}}},
                 "EntryFields": {"type": "object", "properties": {
@@ -54,6 +56,10 @@ def spec() -> dict[str, Any]:
         },
         "security": [{"bearer": []}, {"session": []}],
         "paths": {
+            "/api/session": {"get": {
+                "summary": "Whether the sign-in still holds (pages ask before sending a form)",
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "username": {"type": "string"}}}), "401": _ERROR}}},
             "/api/search": {"get": {
                 "summary": "Rank entries for the customer's words",
                 "parameters": [
@@ -67,6 +73,8 @@ def spec() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "properties": {
                     "query": {"type": "string"}, "total": {"type": "integer"},
                     "did_you_mean": {"type": "string", "nullable": True},
+                    "confident": {"type": "boolean", "description": "some result is a sure "
+                                  "match; if not, pages offer to propose an entry"},
                     "search_id": {"type": "integer", "nullable": True},
                     "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                 }}), **errors}}},

@@ -44,6 +44,8 @@ def _public_words(words: list[str], masked: str, removed: list[str]) -> list[str
     return [w for w in words
             if not re.search(r"\d{5,}", w) and not (w in gone and w not in kept)]
 
+KEEP_WINDOW = dt.timedelta(minutes=1)  # a new search this soon after a copy: it was wrong
+
 
 def log_search(db: Database, user_id: int | None, query: str, words: list[str],
                result_count: int) -> int | None:
@@ -139,16 +141,41 @@ class Gap:
     last: dt.datetime | None = None
 
 
+def answered(db: Database, since: dt.datetime) -> set[int]:
+    """The searches since then that were answered: an entry was copied from them and
+    kept, that is, the same agent did not search again within a minute of the copy."""
+    with db.session() as s:
+        rows = s.execute(select(SearchLog.id, SearchLog.user_id, SearchLog.at, SearchLog.copied)
+                         .where(SearchLog.at >= since)
+                         .order_by(SearchLog.user_id, SearchLog.at, SearchLog.id)).all()
+        copied_at = dict(s.execute(
+            select(Event.search_id, func.max(Event.at)).where(
+                Event.kind == "copy", Event.search_id.is_not(None), Event.at >= since)
+            .group_by(Event.search_id)).all())
+    out = set()
+    for i, row in enumerate(rows):
+        if not row.copied:
+            continue
+        following = rows[i + 1] if i + 1 < len(rows) else None
+        copy_time = copied_at.get(row.id, row.at)
+        if following is None or following.user_id != row.user_id \
+                or following.at - copy_time >= KEEP_WINDOW:
+            out.add(row.id)
+    return out
+
+
 def gaps(db: Database, days: int = 90, limit: int = 100) -> list[Gap]:
-    """Searches that found nothing or led nowhere (nothing opened), grouped by
-    their stemmed words, most frequent first."""
+    """Searches that were not answered (nothing copied, or the copy was followed at once
+    by another search), grouped by their stemmed words, most frequent first."""
     _written(db)
     since = utcnow() - dt.timedelta(days=days)
+    done = answered(db, since)
     groups: dict[str, Gap] = {}
     with db.session() as s:
-        rows = s.scalars(select(SearchLog).where(
-            SearchLog.at >= since, SearchLog.opened_slug.is_(None)))
+        rows = s.scalars(select(SearchLog).where(SearchLog.at >= since))
         for row in rows:
+            if row.id in done:
+                continue
             gap = groups.setdefault(row.words or row.query.lower(), Gap(row.words, 0))
             gap.count += 1
             gap.zero_results += row.result_count == 0

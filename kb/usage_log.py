@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kb.usage")
 
 MERGE_WINDOW = dt.timedelta(seconds=20)  # keystrokes of one query land in one row
+REPEAT_WINDOW = dt.timedelta(minutes=30)  # back on the search page, same words: same search
 FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 500  # write at once when this many are waiting
 ID_BASE = 1 << 40  # above any id an older database gave out; below 2**53 for JavaScript
@@ -103,6 +104,9 @@ class UsageLog:
         with self._lock:
             self._check_fork()
             last = self._typing.get(user_id)
+            if (last is not None and last.query.lower() == query.lower()
+                    and now - last.at < REPEAT_WINDOW):
+                return last.id  # coming back to the same words is not a new search
             if (last is not None and now - last.at < MERGE_WINDOW and not last.opened
                     and (query.startswith(last.query) or last.query.startswith(query))):
                 search_id = last.id

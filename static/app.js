@@ -475,7 +475,65 @@ function initShortcuts() {
   });
 }
 
+// ---- long forms (edit, propose, review, greeting): nothing typed is lost ------------------
+//
+// The form's fields are kept in this tab while the person types. Before sending, the page
+// asks whether the sign-in still holds; if not, it signs in again in place, takes the new
+// security token and sends the form as it was. Coming back to a form that was not saved
+// (a detour, an error page) brings the text back.
+
+function initKeptForms() {
+  for (const form of document.querySelectorAll("form[data-keep]")) {
+    const key = "kb.form." + location.pathname;
+    const base = form.querySelector("input[name=base_version]");
+    const fields = () => [...form.elements].filter((el) => el.name && el.name !== "csrf_token" &&
+      el.name !== "base_version" && el.type !== "hidden" && el.type !== "submit" && el.type !== "button");
+    const save = (submitted) => {
+      const values = {};
+      for (const el of fields()) values[el.name] = el.value;
+      sessionStorage.setItem(key, JSON.stringify({base: base ? base.value : "", values, submitted}));
+    };
+    let saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem(key) || "null"); } catch (err) { saved = null; }
+    if (saved && (!base || saved.base === base.value)) {
+      let restored = false;
+      for (const el of fields()) {
+        if (el.name in saved.values && el.value !== saved.values[el.name]) {
+          el.value = saved.values[el.name]; restored = true;
+        }
+      }
+      if (restored) {
+        const note = document.createElement("p");
+        note.className = "flash"; note.id = "restored"; note.setAttribute("role", "status");
+        note.textContent = "Your unsaved text is back, as you left it. ";
+        const drop = document.createElement("button");
+        drop.type = "button"; drop.className = "link"; drop.textContent = "Start again from the saved version";
+        drop.addEventListener("click", () => { sessionStorage.removeItem(key); location.reload(); });
+        note.append(drop);
+        form.before(note);
+      }
+    } else if (saved) {
+      sessionStorage.removeItem(key);  // saved meanwhile: that text is in the history now
+    }
+    form.addEventListener("input", () => save(false));
+    form.addEventListener("submit", async (event) => {
+      if (form.dataset.checked) return;  // checked: this is the real send
+      event.preventDefault();
+      const submitter = event.submitter;
+      save(true);
+      let alive = true;
+      try {
+        const response = await fetch("/api/session", {headers: {Accept: "application/json"}});
+        alive = response.ok;
+      } catch (err) { alive = true; }  // offline: let the browser say so
+      const send = () => { form.dataset.checked = "1"; form.requestSubmit(submitter || undefined); };
+      if (alive) send();
+      else signInAgain("Not sent yet: your sign-in has ended. Sign in again and it is sent as you wrote it.", send);
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
-  initShortcuts(); initSearch(); initCompose();
+  initShortcuts(); initSearch(); initCompose(); initKeptForms();
   document.documentElement.dataset.ready = "1";  // the keys work from here on
 });

@@ -665,3 +665,92 @@ def test_pages_load_without_errors_or_failed_requests(page):
         page.goto(url)
         page.wait_for_load_state("networkidle")  # the icon and late fetches too
     assert problems == []
+
+
+# -- the live view's layout, the phone view, and a session that ends ----------------------
+
+PROMO = (Path(__file__).resolve().parent.parent / "entries" / "promo-code-not-working.md")
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (375, 812)])
+def test_entry_leads_with_the_fields_and_the_email(browser, server, app, width, height):
+    app.extensions["kb"].sheet.write({"promo-code-not-working.md": PROMO.read_text()},
+                                     message="a long entry", author=TARA)
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": height})
+    page = context.new_page()
+    sign_in(page, "alice")
+    page.goto("/e/promo-code-not-working")
+    keys_ready(page)
+    first, preview = _box(page, "#compose input"), _box(page, "#preview")
+    assert _inside(first, width, height), f"the first field is below the fold: {first}"
+    assert preview["y"] + 40 < height, f"the email preview starts below the fold: {preview}"
+    # the sticky copy bar never covers the first field
+    assert not _overlap(_box(page, "#actions"), first)
+    page.keyboard.press("i")  # the rest is one key away
+    expect(page.locator("#about")).to_have_attribute("open", "")
+    expect(page.locator("#about")).to_contain_text("Suggest an edit")
+    # the phone view: every point on one screen, upright and large enough to read aloud
+    page.keyboard.press("p")
+    expect(page.locator("body")).to_have_class("call-mode")
+    points = page.locator("#points li")
+    assert points.count() == 5
+    for i in range(points.count()):
+        assert _inside(_box(page, f"#points li >> nth={i}"), width, height), (
+            f"talking point {i + 1} is off the first screen at {width}x{height}")
+    style = page.locator("#points").evaluate(
+        "el => [getComputedStyle(el).fontStyle, parseFloat(getComputedStyle(el).fontSize)]")
+    assert style[0] == "normal" and style[1] >= 19
+    opening = page.locator("#opening").evaluate("el => getComputedStyle(el).fontStyle")
+    assert opening == "normal"
+    page.screenshot(path=str(SHOTS / f"call-{width}.png"))
+    context.close()
+
+
+def test_an_ended_session_never_copies_a_wrong_email(page, app):
+    page.goto("/e/refund-status")
+    keys_ready(page)
+    page.fill("input[name=customer_name]", "Ana")
+    page.fill("input[name=amount]", "$5")
+    page.fill("input[name=date]", "Monday")
+    page.evaluate("navigator.clipboard.writeText('before')")
+    page.context.clear_cookies()  # the sign-in ends, e.g. signed out in another tab
+    page.click("#copy")
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#copy-status")).not_to_contain_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "before"
+    page.reload()  # even a reload keeps what was typed (this tab's draft)
+    expect(page.locator("input[name=customer_name]")).to_have_value("Ana")
+    page.click("#copy")
+    expect(page.locator("#signin")).to_be_visible()
+    page.fill("#signin input[name=password]", PASSWORD)
+    page.click("#signin button[type=submit]")
+    expect(page.locator("#copy-status")).to_have_text("Copied. Paste it into your reply.")
+    text = clipboard(page)["text/plain"]
+    assert text.startswith("Hello Ana,") and "Your refund of $5 was sent on Monday." in text
+
+
+def test_an_ended_session_never_loses_a_trainers_edit(browser, server, app):
+    context = browser.new_context(base_url=server)
+    page = context.new_page()
+    sign_in(page, "tara")
+    page.goto("/e/refund-status/edit")
+    keys_ready(page)
+    page.fill("textarea[name=answer]", "Your refund left us on {{ date }}.")
+    page.fill("input[name=reason]", "shorter")
+    context.clear_cookies()
+    page.click("#edit-form button[type=submit]")
+    expect(page.locator("#signin")).to_be_visible()
+    page.fill("#signin input[name=username]", "tara")
+    page.fill("#signin input[name=password]", PASSWORD)
+    page.click("#signin button[type=submit]")
+    expect(page.locator("#entry h1")).to_have_text("Refund status")
+    assert app.extensions["kb"].sheet.entry("refund-status").answer == \
+        "Your refund left us on {{ date }}.\n"
+    # a detour away from an unsaved form brings the text back
+    page.goto("/e/refund-status/edit")
+    page.fill("textarea[name=answer]", "Draft in progress.")
+    page.goto("/")
+    page.goto("/e/refund-status/edit")
+    expect(page.locator("textarea[name=answer]")).to_have_value("Draft in progress.")
+    expect(page.locator("#restored")).to_be_visible()
+    context.close()

@@ -20,7 +20,20 @@ def copy(client, slug: str, search_id=None) -> None:
     assert response.status_code == 201
 
 
-def test_gaps_list_searches_that_found_nothing_or_led_nowhere(client, trainer):
+def _earlier(app, minutes: int) -> None:
+    """Move every logged search and event back in time, as if it happened earlier."""
+    from sqlalchemy import update
+
+    from kb.db import Event, SearchLog
+
+    db = app.extensions["kb_db"]
+    with db.session() as s:
+        for table in (SearchLog, Event):
+            s.execute(update(table).values(at=table.at - dt.timedelta(minutes=minutes)))
+        s.commit()
+
+
+def test_gaps_list_searches_that_found_nothing_or_led_nowhere(client, trainer, app):
     # typed letter by letter, as the live search does: one logged search, not six
     for end in range(3, len("gift vouchers") + 1):
         search(client, "gift vouchers"[:end])
@@ -29,7 +42,9 @@ def test_gaps_list_searches_that_found_nothing_or_led_nowhere(client, trainer):
     search(client, "vouchers for gifts")
     led_somewhere = search(client, "box smashed")
     client.get(f"/e/item-arrived-damaged?sid={led_somewhere['search_id']}")
-    nowhere = search(client, "refund")  # results, but nothing opened
+    copy(client, "item-arrived-damaged", led_somewhere["search_id"])
+    _earlier(app, minutes=2)  # the copy was kept: no other search within a minute
+    nowhere = search(client, "refund")  # results, but nothing copied
     assert nowhere["total"] > 0
     html = trainer.get("/gaps").get_data(as_text=True)
     rows = re.findall(r"<tr><td>(.*?)</td>\s*<td>(\d+)</td><td>(\d+)</td>", html, re.S)
@@ -40,6 +55,26 @@ def test_gaps_list_searches_that_found_nothing_or_led_nowhere(client, trainer):
     assert any("refund" in k for k in table)
     assert not any("box smashed" in k for k in table)
     assert "/propose?phrasing=gift" in html
+
+
+def test_a_search_counts_once_and_is_answered_only_when_the_copy_was_kept(client, trainer,
+                                                                         app):
+    wrong = search(client, "where is my money")
+    client.get(f"/e/wrong-colour?sid={wrong['search_id']}")
+    copy(client, "wrong-colour", wrong["search_id"])  # the wrong entry copied ...
+    right = search(client, "refund still waiting")  # ... so another search at once
+    client.get(f"/?q={right['query']}")  # back on the search page: not a new search
+    client.get(f"/?q={right['query']}")
+    client.get(f"/e/refund-status?sid={right['search_id']}")
+    copy(client, "refund-status", right["search_id"])  # kept: nothing searched after it
+    html = trainer.get("/gaps").get_data(as_text=True)
+    rows = re.findall(r"<tr><td>(.*?)</td>\s*<td>(\d+)</td>", html, re.S)
+    table = {re.sub(r"<[^>]+>", "", cells).strip(): int(n) for cells, n in rows}
+    assert table == {"where is my money": 1}
+    from kb.usage import answered
+
+    since = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(days=1)
+    assert answered(app.extensions["kb_db"], since) == {right["search_id"]}
 
 
 def test_gap_link_prefills_a_new_entry(trainer):

@@ -250,15 +250,70 @@ def test_restore_an_old_version_as_a_new_commit(app, client, trainer):
                 author=TARA)
     head = sheet.store.head()
     page = trainer.get(f"/history/{path}").get_data(as_text=True)
-    assert f'name="version" value="{old.version}"' in page
+    assert f'/restore?version={old.version}"' in page  # Restore asks first
+    assert page.count('class="badge">current<') == 1
+    confirm = trainer.get(f"/history/{path}/restore?version={old.version}")
+    text = confirm.get_data(as_text=True)
+    assert confirm.status_code == 200 and sheet.store.head() == head  # nothing changed yet
+    assert f'name="version" value="{old.version}"' in text
+    assert "A worse answer." in text and "was sent on" in text  # what will change
     response = post_form(trainer, f"/history/{path}/restore",
                          {"version": old.version, "reason": "Undo the worse answer"},
-                         page_url=f"/history/{path}")
+                         page_url=f"/history/{path}/restore?version={old.version}")
     assert response.status_code == 302
     assert sheet.store.head() != head
     assert sheet.store.read(path).text == old.text
     assert [r.message for r in sheet.store.history(path)][:2] == ["Undo the worse answer", "Oops"]
     assert _slugs(client, "still waiting for my refund")[0] == "refund-status"
+    # the first version and the restored one hold the same text: one "current" only
+    page = trainer.get(f"/history/{path}").get_data(as_text=True)
+    assert page.count('class="badge">current<') == 1 and "same text as current" in page
+
+
+def test_a_retired_entrys_link_says_why_and_what_replaces_it(app, client, trainer):
+    page = trainer.get("/history/wrong-colour.md").get_data(as_text=True)
+    response = trainer.post("/e/wrong-colour/status", data={
+        "status": "retired", "reason": "Merged into the refund answer",
+        "replaced_by": "refund-status", "base_version": _hidden(page, "base_version"),
+        "csrf_token": csrf_from(page)})
+    assert response.status_code == 302
+    response = client.get("/e/wrong-colour")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 410
+    assert "Merged into the refund answer" in text and "Tara Example" in text
+    assert 'id="replacement" href="/e/refund-status"' in text
+    # brought back: the pointer goes, the entry is live again
+    page = trainer.get("/history/wrong-colour.md").get_data(as_text=True)
+    trainer.post("/e/wrong-colour/status", data={
+        "status": "published", "base_version": _hidden(page, "base_version"),
+        "csrf_token": csrf_from(page)})
+    assert client.get("/e/wrong-colour").status_code == 200
+    assert "replaced_by" not in app.extensions["kb"].store.read("wrong-colour.md").text
+
+
+def test_conflict_offers_to_apply_a_change_on_top(app, trainer):
+    sheet = app.extensions["kb"].sheet
+    page = trainer.get("/e/refund-status/edit").get_data(as_text=True)
+    base_version = _hidden(page, "base_version")
+    # meanwhile someone else changes the title line
+    text = sheet.store.read("refund-status.md").text.replace("title: Refund status",
+                                                             "title: Where is my refund")
+    sheet.write({"refund-status.md": text}, message="Customers' words", author=TARA)
+    response = trainer.post("/e/refund-status/edit", data={
+        **_fields(app, "refund-status", title="Refund status",
+                  phone="- Say sorry.\n- Give the date."),
+        "reason": "one more point", "base_version": base_version,
+        "csrf_token": csrf_from(page)})
+    assert response.status_code == 409
+    body = response.get_data(as_text=True)
+    assert "Tara Trainer</strong> saved a newer version" in body and "Customers&#39; words" in body
+    assert 'id="apply-on-top"' in body
+    fields = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"',
+                             body.split('id="on-top"')[1].split("</form>")[0]))
+    fields = {k: html.unescape(v) for k, v in fields.items()}
+    assert trainer.post("/e/refund-status/edit", data=fields).status_code == 302
+    entry = sheet.entry("refund-status")
+    assert entry.title == "Where is my refund" and "Give the date." in entry.phone
 
 
 def test_restore_without_a_version_changes_nothing(app, trainer):
@@ -527,3 +582,21 @@ def test_a_new_entry_gets_an_owner_and_a_review_date(app, client, trainer):
     entry = app.extensions["kb"].sheet.entry("gift-wrap-missing")
     assert entry.owner == "tara"
     assert entry.last_reviewed == dt.date.today() and entry.review_every_days == 180
+
+
+def test_an_expired_form_token_keeps_the_trainers_text(app, trainer):
+    page = trainer.get("/e/refund-status/edit").get_data(as_text=True)
+    response = trainer.post("/e/refund-status/edit", data={
+        **_fields(app, "refund-status", answer="Kept <b>answer</b> text."),
+        "reason": "r", "base_version": _hidden(page, "base_version"), "csrf_token": "stale"})
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "nothing is lost" in body and "Kept &lt;b&gt;answer&lt;/b&gt; text." in body
+    assert 'action="/e/refund-status/edit"' in body
+    # sending it again from that page saves it
+    kept = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', body))
+    kept.update({k: html.unescape(v) for k, v in
+                 re.findall(r'<textarea name="([a-z_]+)"[^>]*>([^<]*)</textarea>', body)})
+    assert trainer.post("/e/refund-status/edit", data=kept).status_code == 302
+    assert app.extensions["kb"].sheet.entry("refund-status").answer == \
+        "Kept <b>answer</b> text.\n"

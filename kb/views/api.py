@@ -56,6 +56,13 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
         abort(400, description=f"'{name}' must be a whole number between {low} and {high}.")
 
 
+@bp.get("/session")
+@role_required("agent")
+def session_alive():
+    """Whether the sign-in still holds: pages ask before sending a long form."""
+    return jsonify(username=current_user.username)
+
+
 @bp.get("/search")
 @role_required("agent")
 def search():

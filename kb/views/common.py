@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort
+from flask import abort, make_response, render_template
 
 from kb.checks import check_entry, rules_for
 from kb.entry import EntryError
@@ -17,9 +17,30 @@ def load_entry(slug: str):
     except (EntryError, StoreError) as exc:
         abort(422, description=f"The entry file {slug}.md cannot be read: {exc}. "
                                "A trainer needs to fix the file.")
-    if entry is None or entry.status == "retired":
+    if entry is not None and entry.status == "retired":
+        abort(make_response(retired_page(entry), 410))
+    if entry is None:
         abort(404, description=f"There is no entry called '{slug}'. Search for it instead.")
     return entry
+
+
+def retired_page(entry) -> str:
+    """An old link to a retired entry: why it went, when, and what to use instead."""
+    svc = services()
+    path = f"{entry.slug}.md"
+    last = next(iter(svc.store.history(path, limit=1)), None)
+    replacement = None
+    target = str(entry.extra.get("replaced_by") or "").strip()
+    if target:
+        try:
+            found = svc.sheet.entry(target)
+        except (EntryError, StoreError):
+            found = None
+        if found is not None and found.published:
+            replacement = found
+    similar = [h for h in svc.index.search(entry.title, limit=4).hits if h.slug != entry.slug]
+    return render_template("retired.html", entry=entry, last=last, replacement=replacement,
+                           similar=similar[:3])
 
 
 def entry_findings(entry) -> list:

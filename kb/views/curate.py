@@ -8,7 +8,7 @@ from flask_login import current_user
 from kb import proposals as P
 from kb.auth import database, role_required
 from kb.entry import EntryError, entry_from_fields, fields_of, parse_entry, serialize_entry, slugify
-from kb.history import restore, side_by_side, text_at
+from kb.history import compact, merge3, restore, side_by_side, text_at
 from kb.services import services
 from kb.sheet import PARTS, PLACEHOLDERS, SYNONYMS
 from kb.store import ConflictError, StoreError, entry_path, is_entry_path, slug_of
@@ -230,16 +230,29 @@ def edit(slug: str):
 
 
 def _conflict(path: str, exc: ConflictError, mine: str, reason: str):
+    """Not saved: who saved meanwhile and what; "apply my change on top" when the two
+    changes touch different lines."""
     sheet = services().sheet
     theirs = text_at(sheet, path, exc.current)
     base = text_at(sheet, path, exc.based_on)
+    merged = merge3(base, theirs, mine) if exc.current else None
+    merged_fields = None
+    if merged is not None and is_entry_path(path):
+        try:
+            merged_fields = fields_of(parse_entry(slug_of(path), merged))
+        except EntryError:
+            merged = None
+    history = sheet.store.history(path, limit=5)
     return render_template(
         "conflict.html", path=path, label=_label(path), mine=mine, theirs=theirs,
-        current_version=exc.current, reason=reason,
+        current_version=exc.current, reason=reason, latest=history[0] if history else None,
         back_url=url_for("curate.edit", slug=slug_of(path)) if is_entry_path(path)
-        else request.path,
-        their_changes=side_by_side(base, theirs), diff=side_by_side(theirs, mine),
-        history=sheet.store.history(path, limit=5),
+        else request.path, action=request.path,
+        their_changes=compact(side_by_side(base, theirs)),
+        diff=compact(side_by_side(theirs, mine)),
+        merged=merged, merged_fields=merged_fields,
+        merged_diff=compact(side_by_side(theirs, merged)) if merged is not None else None,
+        history=history,
     ), 409
 
 
@@ -254,8 +267,21 @@ def set_status(slug: str):
         "Retire this entry" if status == "retired" else "Bring this entry back")
     from dataclasses import replace
 
+    extra = dict(current.extra)
+    extra.pop("replaced_by", None)
+    target = request.form.get("replaced_by", "").strip().removeprefix("/e/").strip("/")
+    if status == "retired" and target:
+        try:
+            found = services().sheet.entry(target)
+        except EntryError:
+            found = None
+        if found is None or not found.published or target == slug:
+            flash(f"There is no published entry '{target}' to point to; nothing was changed.",
+                  "error")
+            return redirect(url_for("curate.history", path=entry_path(slug)))
+        extra["replaced_by"] = target
     try:
-        services().sheet.save_entry(replace(current, status=status), message=reason,
+        services().sheet.save_entry(replace(current, status=status, extra=extra), message=reason,
                                     author=person_of(current_user),
                                     based_on=request.form.get("base_version") or current.version)
     except ConflictError:
@@ -335,10 +361,12 @@ def version(path: str, version: str):
                            text=text)
 
 
-@bp.post("/history/<path:path>/restore")
+@bp.route("/history/<path:path>/restore", methods=["GET", "POST"])
 @role_required("trainer")
 def restore_version(path: str):
     path = _known_path(path)
+    if request.method == "GET":  # ask first, showing exactly what will change
+        return _confirm_restore(path, request.args.get("version", ""))
     version = request.form.get("version", "")
     try:
         restore(services().sheet, path, version, request.form.get("reason", "")
@@ -350,6 +378,20 @@ def restore_version(path: str):
     else:
         flash(f"Restored the version {version[:7]} as a new version.")
     return redirect(url_for("curate.history", path=path))
+
+
+def _confirm_restore(path: str, version: str):
+    sheet = services().sheet
+    revisions = sheet.store.history(path)
+    chosen = next((r for r in revisions if r.version == version), None)
+    if chosen is None or not version:
+        abort(404, description=f"There is no version {version[:7]} of {path} to restore.")
+    current = sheet.store.version_of(path)
+    return render_template(
+        "restore.html", path=path, label=_label(path), version=version, chosen=chosen,
+        current=current, rows=side_by_side(text_at(sheet, path, current),
+                                           text_at(sheet, path, version)),
+        latest=revisions[0] if revisions else None)
 
 
 @bp.get("/changes")
