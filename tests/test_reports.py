@@ -22,14 +22,16 @@ def copy(client, slug: str, search_id=None) -> None:
 
 def _earlier(app, minutes: int) -> None:
     """Move every logged search and event back in time, as if it happened earlier."""
-    from sqlalchemy import update
+    from sqlalchemy import select
 
     from kb.db import Event, SearchLog
 
     db = app.extensions["kb_db"]
+    db.usage_log.flush()  # written in batches: write the batch first
     with db.session() as s:
-        for table in (SearchLog, Event):
-            s.execute(update(table).values(at=table.at - dt.timedelta(minutes=minutes)))
+        for table in (SearchLog, Event):  # in Python: SQLite keeps datetimes as text
+            for row in s.scalars(select(table)):
+                row.at -= dt.timedelta(minutes=minutes)
         s.commit()
 
 
