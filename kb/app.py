@@ -80,11 +80,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if request.path.startswith("/api/"):
             return jsonify(error="Bad Request", message=message), 400
         exc.description = message
-        if request.method == "POST" and request.form:
+        if request.method == "POST" and request.form and request.endpoint not in (
+                "auth.login", "auth.logout"):
             # Nothing saved, nothing lost: the page holds what was sent, ready to send again.
             kept = [(k, v) for k, v in request.form.items(multi=True)
                     if k not in ("csrf_token", "password", "current_password", "new_password")]
-            return render_template("resend.html", kept=kept,
+            return render_template("resend.html", kept=kept, message=message,
                                    action=request.full_path.rstrip("?")), 400
         return render_template("error.html", error=exc), 400
 

@@ -223,7 +223,8 @@ function initCompose() {
       show(vals, data);
       document.body.dataset.composed = String(id);
     } catch (err) {
-      if (err instanceof SessionEnded) signInAgain("Your sign-in has ended. Sign in again to keep going: what you typed is kept.");
+      // no dialog while the agent types: the copy asks for the sign-in
+      if (err instanceof SessionEnded) status.textContent = "Your sign-in has ended. What you type is kept; Copy asks you to sign in again.";
     }
   }
 

@@ -712,21 +712,27 @@ def test_an_ended_session_never_copies_a_wrong_email(page, app):
     page.fill("input[name=customer_name]", "Ana")
     page.fill("input[name=amount]", "$5")
     page.fill("input[name=date]", "Monday")
+    expect(page.locator("#missing")).to_be_hidden()  # the preview caught up
     page.evaluate("navigator.clipboard.writeText('before')")
     page.context.clear_cookies()  # the sign-in ends, e.g. signed out in another tab
     page.click("#copy")
     expect(page.locator("#signin")).to_be_visible()
     expect(page.locator("#copy-status")).not_to_contain_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == "before"
-    page.reload()  # even a reload keeps what was typed (this tab's draft)
-    expect(page.locator("input[name=customer_name]")).to_have_value("Ana")
-    page.click("#copy")
-    expect(page.locator("#signin")).to_be_visible()
     page.fill("#signin input[name=password]", PASSWORD)
     page.click("#signin button[type=submit]")
     expect(page.locator("#copy-status")).to_have_text("Copied. Paste it into your reply.")
     text = clipboard(page)["text/plain"]
     assert text.startswith("Hello Ana,") and "Your refund of $5 was sent on Monday." in text
+    # a reload after the sign-in ended goes through the sign-in page and back, text kept
+    page.fill("input[name=customer_name]", "Bea")
+    page.context.clear_cookies()
+    page.reload()
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/e/refund-status*")
+    expect(page.locator("input[name=customer_name]")).to_have_value("Bea")
 
 
 def test_an_ended_session_never_loses_a_trainers_edit(browser, server, app):
@@ -753,4 +759,60 @@ def test_an_ended_session_never_loses_a_trainers_edit(browser, server, app):
     page.goto("/e/refund-status/edit")
     expect(page.locator("textarea[name=answer]")).to_have_value("Draft in progress.")
     expect(page.locator("#restored")).to_be_visible()
+    context.close()
+
+
+# -- the trainer's desk: conflicts, restores, retired links --------------------------------
+
+def test_conflict_page_is_compact_and_applies_a_change_on_top(browser, server, app):
+    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 800})
+    one, two = context.new_page(), context.new_page()
+    sign_in(one, "tara")
+    for p in (one, two):
+        p.goto("/e/item-arrived-damaged/edit")
+    one.fill("textarea[name=answer]", "I'm sorry your {{ item }} arrived damaged. "
+             "A new one for order {{ order_number }} leaves today.")
+    one.fill("input[name=reason]", "faster")
+    one.click("#edit-form button[type=submit]")
+    expect(one.locator("#entry h1")).to_have_text("Item arrived damaged")
+    two.fill("textarea[name=phone]", "- Say sorry.\n- Offer a new one.")
+    two.fill("input[name=reason]", "a second point")
+    two.click("#edit-form button[type=submit]")
+    expect(two.locator("#who")).to_contain_text("Tara Example saved a newer version")
+    expect(two.locator("#who")).to_contain_text("faster")
+    height = two.evaluate("document.documentElement.scrollHeight")
+    assert height <= 1400, f"the conflict page is {height}px tall"
+    two.screenshot(path=str(SHOTS / "conflict-1280.png"), full_page=True)
+    two.click("#apply-on-top")
+    expect(two.locator("#entry h1")).to_have_text("Item arrived damaged")
+    entry = app.extensions["kb"].sheet.entry("item-arrived-damaged")
+    assert "leaves today" in entry.answer and "Offer a new one." in entry.phone
+    context.close()
+
+
+def test_restore_asks_first_and_retired_links_explain(browser, server, app):
+    sheet = app.extensions["kb"].sheet
+    text = sheet.store.read("refund-status.md").text
+    sheet.write({"refund-status.md": text.replace("was sent on", "went out on")},
+                message="wording", author=TARA)
+    context = browser.new_context(base_url=server)
+    page = context.new_page()
+    sign_in(page, "tara")
+    page.goto("/history/refund-status.md")
+    expect(page.locator(".badge", has_text="current")).to_have_count(1)
+    page.locator("a.restore").first.click()
+    expect(page.locator("h1")).to_contain_text("Restore this version")
+    expect(page.locator("table.diff")).to_contain_text("went out on")  # what will change
+    assert "went out on" in sheet.entry("refund-status").answer  # nothing changed yet
+    page.click("#restore-form button[type=submit]")
+    expect(page.locator(".badge", has_text="current")).to_have_count(1)
+    assert "was sent on" in sheet.entry("refund-status").answer
+    # retire with a replacement: an old link explains
+    page.fill("input[name=reason]", "Folded into refunds")
+    page.fill("input[name=replaced_by]", "item-arrived-damaged")
+    page.click("button[value=retired]")
+    page.goto("/e/refund-status")
+    expect(page.locator("#retired")).to_contain_text("Folded into refunds")
+    page.click("#replacement")
+    expect(page.locator("#entry h1")).to_have_text("Item arrived damaged")
     context.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, make_response, render_template
+from flask import abort, make_response, render_template, request
 
 from kb.checks import check_entry, rules_for
 from kb.entry import EntryError
@@ -17,8 +17,10 @@ def load_entry(slug: str):
     except (EntryError, StoreError) as exc:
         abort(422, description=f"The entry file {slug}.md cannot be read: {exc}. "
                                "A trainer needs to fix the file.")
-    if entry is not None and entry.status == "retired":
+    if entry is not None and entry.status == "retired" and not request.path.startswith("/api/"):
         abort(make_response(retired_page(entry), 410))
+    if entry is not None and entry.status == "retired":
+        entry = None
     if entry is None:
         abort(404, description=f"There is no entry called '{slug}'. Search for it instead.")
     return entry
