@@ -381,7 +381,7 @@ DEFAULT_REVIEW_DAYS = 180
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
 
 
-def _scalar(value: Any) -> str:
+def _yaml_scalar(value: Any) -> str:
     """One YAML value as it would appear inside a flow list (quoted only when needed)."""
     text = yaml.dump([value], Dumper=_Dumper, default_flow_style=True, allow_unicode=True,
                      width=10**6).strip()
@@ -396,7 +396,7 @@ def _render_field(key: str, value: Any, old_lines: list[str]) -> list[str]:
         first = old_lines[0] if old_lines else ""
         after = first.split(":", 1)[1].strip() if ":" in first else ""
         if after.startswith("[") or (not old_lines and len(value) <= 4 and key == "tags"):
-            return [f"{key}: [" + ", ".join(_scalar(v) for v in value) + "]"]
+            return [f"{key}: [" + ", ".join(_yaml_scalar(v) for v in value) + "]"]
         indent = "  "
         for line in old_lines[1:]:
             stripped = line.lstrip(" ")
@@ -405,11 +405,11 @@ def _render_field(key: str, value: Any, old_lines: list[str]) -> list[str]:
                 break
         if not value:
             return [f"{key}: []"]
-        return [f"{key}:"] + [f"{indent}- {_scalar(v)}" for v in value]
+        return [f"{key}:"] + [f"{indent}- {_yaml_scalar(v)}" for v in value]
     if isinstance(value, dict):
         return yaml.dump({key: value}, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                          width=100).rstrip("\n").split("\n")
-    return [f"{key}: {_scalar(value)}"]
+    return [f"{key}: {_yaml_scalar(value)}"]
 
 
 def _meta_of(entry: Entry) -> dict[str, Any]:
