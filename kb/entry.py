@@ -383,8 +383,11 @@ _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
 
 def _yaml_scalar(value: Any) -> str:
     """One YAML value as it would appear inside a flow list (quoted only when needed)."""
-    text = yaml.dump([value], Dumper=_Dumper, default_flow_style=True, allow_unicode=True,
-                     width=10**6).strip()
+    try:
+        text = yaml.dump([value], Dumper=_Dumper, default_flow_style=True, allow_unicode=True,
+                         width=10**6).strip()
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") from a JSON body, say
+        raise EntryError("a field holds a character that is not text; retype it") from None
     return text[1:-1]
 
 
@@ -407,8 +410,11 @@ def _render_field(key: str, value: Any, old_lines: list[str]) -> list[str]:
             return [f"{key}: []"]
         return [f"{key}:"] + [f"{indent}- {_yaml_scalar(v)}" for v in value]
     if isinstance(value, dict):
-        return yaml.dump({key: value}, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                         width=100).rstrip("\n").split("\n")
+        try:
+            return yaml.dump({key: value}, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                             width=100).rstrip("\n").split("\n")
+        except UnicodeEncodeError:
+            raise EntryError("a field holds a character that is not text; retype it") from None
     return [f"{key}: {_yaml_scalar(value)}"]
 
 

@@ -193,9 +193,10 @@ class Sheet:
             base_text = found.text if found else None
         if base_text is not None:
             try:
-                return update_text(base_text, parse_entry(entry.slug, base_text), entry)
+                base = parse_entry(entry.slug, base_text)
             except EntryError:
-                pass
+                return serialize_entry(entry)
+            return update_text(base_text, base, entry)  # EntryError for text that is not text
         return serialize_entry(entry)
 
     def write(self, changes: dict[str, str | None], **kwargs: Any) -> str | None:
