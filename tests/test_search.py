@@ -186,3 +186,11 @@ def test_only_a_clear_match_is_confident(index):
     assert weak.hits and not weak.confident
     assert not index.search("can you help me with my thing").confident
     assert index.search("box came smashed").to_dict()["confident"] is True
+
+
+def test_stems_are_what_the_index_analyzer_makes():
+    from kb.search import _stem, stems
+
+    for text in ["The box came SMASHED, and it's wrapping-paper torn.", "U.S.A. no.123 3.5kg",
+                 "café naïve — I'm 'quoted' *wild* a x 12", "stopped hopping wrapped", ""]:
+        assert stems(text) == [t.text for t in _stem(text)]
