@@ -93,16 +93,19 @@ def make_users(env: dict, agents: int) -> None:
     """Agents and a trainer, with a quick password hash: signing in 500 people
     should not be what the test measures."""
     script = f"""
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 from kb import config
 from kb.db import Database, User
 db = Database(config.load()["DATABASE_URL"])
 hashed = generate_password_hash({PASSWORD!r}, "pbkdf2:sha256:1000")
 with db.session() as s:
-    s.add(User(username="trainer", display_name="Tess Trainer", role="trainer",
-               password_hash=hashed))
+    have = set(s.scalars(select(User.username)))
+    if "trainer" not in have:
+        s.add(User(username="trainer", display_name="Tess Trainer", role="trainer",
+                   password_hash=hashed))
     s.add_all(User(username=f"agent{{n}}", display_name=f"Agent {{n}}", role="agent",
-                   password_hash=hashed) for n in range({agents}))
+                   password_hash=hashed) for n in range({agents}) if f"agent{{n}}" not in have)
     s.commit()
 db.dispose()
 """
@@ -384,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
                            env=env, check=True, stdout=subprocess.DEVNULL)
             print(f"imported {args.entries} entries with kb import in "
                   f"{time.time() - started:.0f} s", flush=True)
-            make_users(env, max(args.agents, 1))
+        make_users(env, max(args.agents, 1))
         port = free_port()
         server = start_server(env, port, args.serve_args.split(), base / "server.log")
         if args.sequential:
