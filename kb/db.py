@@ -1,7 +1,8 @@
 """The app's own state in SQL: users, tokens, proposals, sign-in failures, usage.
 
-SQLite by default; any SQLAlchemy URL (KB_DATABASE_URL) works, so a team that
-outgrows one machine moves to PostgreSQL by changing the URL.
+SQLite by default; PostgreSQL by URL (KB_DATABASE_URL=postgresql+psycopg://...)
+for a team that outgrows one machine. Schema changes are steps in kb/migrations.py,
+applied when the database is opened.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+from kb.migrations import migrate
 
 if TYPE_CHECKING:
     from kb.usage_log import UsageLog
@@ -221,12 +224,15 @@ class Database:
         kwargs = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            # a node whose database restarted gets a fresh connection, not an error
+            kwargs["pool_pre_ping"] = True
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             _private_file(Path(url.removeprefix("sqlite:///")))
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        migrate(self.engine)
         add_missing_columns(self.engine)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self._usage_log: UsageLog | None = None
@@ -246,6 +252,14 @@ class Database:
     def user_count(self) -> int:
         with self.session() as s:
             return len(s.scalars(select(User.id)).all())
+
+    def reachable(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+            return True
+        except Exception:
+            return False
 
     def dispose(self) -> None:
         if self._usage_log is not None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 
 from kb.db import Database, Event, Favourite, LearnedWording, SearchLog, utcnow
 
@@ -247,9 +247,8 @@ def usage(db: Database, days: int | None = None) -> dict[str, EntryUsage]:
 
 def search_counts(db: Database) -> dict[str, int]:
     _written(db)
-    totals: dict[str, int] = defaultdict(int)
     with db.session() as s:
-        for zero, count in s.execute(select(SearchLog.result_count == 0, func.count())
-                                     .group_by(SearchLog.result_count == 0)):
-            totals["no results" if zero else "with results"] += count
-    return dict(totals)
+        total, empty = s.execute(select(
+            func.count(), func.sum(case((SearchLog.result_count == 0, 1), else_=0)))).one()
+    totals = {"no results": int(empty or 0), "with results": int(total - (empty or 0))}
+    return {k: v for k, v in totals.items() if v}

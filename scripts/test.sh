@@ -5,16 +5,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use for real: Chromium for the browser tests (never a
-# downloaded browser). `env` sets the variable whether or not sudo is in front.
+# downloaded browser) and PostgreSQL, whose initdb/pg_ctl the database tests use to
+# start a throwaway cluster. `env` sets the variable whether or not sudo is in front.
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-if [ ! -x /usr/bin/chromium ]; then
-  $SUDO apt-get update -q
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
-fi
+UPDATED=""
+apt_install() {
+  if [ -z "$UPDATED" ]; then $SUDO apt-get update -q; UPDATED=1; fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null; then apt_install postgresql; fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,postgres]"
 .venv/bin/ruff check kb tests scripts
 .venv/bin/python -m pytest "$@"

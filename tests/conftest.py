@@ -13,6 +13,7 @@ from kb.search import SearchIndex
 from kb.sheet import Sheet
 from kb.store import ContentStore, Person
 from kb.users import create_user
+from tests.pgcluster import PgCluster, pg_bin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTER = ROOT / "entries"
@@ -100,14 +101,63 @@ PASSWORD = "correct-horse-1"
 PEOPLE = {"alice": "agent", "tara": "trainer", "adam": "admin"}
 
 
+# -- the database: every test that uses it runs on SQLite and on a real PostgreSQL ---------
+
+
+def pytest_addoption(parser):
+    parser.addoption("--db", choices=("all", "sqlite", "postgresql"), default="all",
+                     help="which databases the database tests run on (default: both)")
+
+
+def pytest_generate_tests(metafunc):
+    if "db_kind" in metafunc.fixturenames:
+        choice = metafunc.config.getoption("db")
+        kinds = ["sqlite", "postgresql"] if choice == "all" else [choice]
+        if metafunc.definition.get_closest_marker("browser"):
+            kinds = kinds[:1]  # the pages, not the database, are under test there
+        metafunc.parametrize("db_kind", kinds)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster (Debian's package), started once per test run."""
+    bin_dir = pg_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql; "
+                    "scripts/test.sh installs it)")
+    cluster = PgCluster(bin_dir)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-def app(tmp_path):
-    seed = tmp_path / "seed"
+def database_url(request, db_kind):
+    """None means the default SQLite file in the instance folder."""
+    if db_kind == "sqlite":
+        yield None
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.fresh_database()
+    yield url
+    cluster.drop_database(url)
+
+
+def write_seed(seed: Path) -> Path:
     for rel, text in SMALL_SHEET.items():
         (seed / rel).parent.mkdir(parents=True, exist_ok=True)
         (seed / rel).write_text(text)
-    app = create_app({"INSTANCE_DIR": str(tmp_path / "instance"), "SEED_DIR": str(seed),
-                      "TESTING": True})
+    return seed
+
+
+@pytest.fixture
+def app(tmp_path, database_url):
+    seed = write_seed(tmp_path / "seed")
+    config = {"INSTANCE_DIR": str(tmp_path / "instance"), "SEED_DIR": str(seed),
+              "TESTING": True}
+    if database_url:
+        config["DATABASE_URL"] = database_url
+    app = create_app(config)
     db = app.extensions["kb_db"]
     for name, role in PEOPLE.items():
         create_user(db, name, PASSWORD, role=role, display_name=name.title() + " Example",

@@ -4,20 +4,20 @@ password storage, the first admin, disabled users, the last admin, and the user 
 from __future__ import annotations
 
 import re
-import sqlite3
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 from werkzeug.security import check_password_hash
 
 from kb import create_app
 from kb.cli import main as cli
-from kb.db import Database
+from kb.db import Base, Database
 from kb.users import UserError, authenticate, get_user, update_user, user_for_token
-from tests.conftest import PASSWORD, SMALL_SHEET, csrf_from, login, post_form
+from tests.conftest import PASSWORD, csrf_from, login, post_form, write_seed
 
 # -- CSRF --------------------------------------------------------------------------------------
 
@@ -207,10 +207,11 @@ def test_passwords_and_tokens_are_stored_hashed(app, client):
     page = post_form(client, "/profile", {"action": "token", "label": "x"}).get_data(
         as_text=True)
     token = re.search(r"<code>(kb_[^<]+)</code>", page).group(1)
-    url = app.config["DATABASE_URL"]
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-        hashes = dict(conn.execute("SELECT username, password_hash FROM users"))
-        dump = "\n".join(conn.iterdump())
+    db = app.extensions["kb_db"]
+    with db.engine.connect() as conn:
+        hashes = dict(conn.execute(text("SELECT username, password_hash FROM users")).all())
+        dump = "\n".join(repr(row) for table in Base.metadata.sorted_tables
+                         for row in conn.execute(table.select()))
     assert hashes["alice"] != PASSWORD and check_password_hash(hashes["alice"], PASSWORD)
     assert PASSWORD not in dump and token not in dump
 
@@ -219,10 +220,7 @@ def test_passwords_and_tokens_are_stored_hashed(app, client):
 
 
 def _fresh_app(base: Path):
-    seed = base / "seed"
-    for rel, text in SMALL_SHEET.items():
-        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
-        (seed / rel).write_text(text)
+    seed = write_seed(base / "seed")
     return create_app({"INSTANCE_DIR": str(base / "instance"), "SEED_DIR": str(seed),
                        "TESTING": True})
 
