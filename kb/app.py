@@ -39,6 +39,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.extensions["kb"] = open_services(settings)
     app.extensions["kb"].index.warm()  # the first agent's search should not pay for it
+    if app.extensions["kb"].remote is not None:
+        app.extensions["kb"].remote.follow(app.extensions["kb"], settings["FETCH_INTERVAL"])
     db = Database(settings["DATABASE_URL"])
     app.extensions["kb_db"] = db
     search_log = SearchLogKeeper(db, settings["SEARCH_LOG_DAYS"])
@@ -52,7 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
               file=sys.stderr, flush=True)
         app.config["KB_FIRST_ADMIN_PASSWORD"] = first_password
 
-    from kb.views import api, auth, curate, pages, phrasings, reports, setup
+    from kb.views import api, auth, curate, health, pages, phrasings, reports, setup
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
@@ -67,6 +69,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # The JSON API takes only application/json bodies, which a cross-site form
     # cannot send without a CORS preflight; that is its CSRF defence.
     csrf.exempt(api.bp)
+    app.register_blueprint(health.bp)
+    csrf.exempt(health.bp)  # the webhook proves itself with KB_HOOK_SECRET
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -119,7 +123,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         count = 0
         if current_user.is_authenticated and current_user.can("trainer"):
             count = pending_count(db)
-        return {"review_count": count}
+        remote = app.extensions["kb"].remote
+        remote_down = None
+        if remote is not None and remote.error and current_user.is_authenticated \
+                and current_user.can("trainer"):
+            remote_down = remote.down_since
+        return {"review_count": count, "remote_down": remote_down}
 
     @app.after_request
     def security_headers(response):

@@ -127,13 +127,17 @@ def _init(svc, db, settings: dict, empty: bool, fresh: bool) -> None:
 @click.option("--max-connections", envvar="KB_MAX_CONNECTIONS", default=1000,
               show_default=True, type=int, help="Open connections each process accepts.")
 @click.option("--debug", is_flag=True, help="Flask's reloading development server instead.")
+@click.option("--remote", envvar="KB_REMOTE", default=None,
+              help="A git URL shared by several kb nodes (KB_REMOTE).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
-          max_connections: int, debug: bool) -> None:
+          max_connections: int, debug: bool, remote: str | None) -> None:
     """Start the web site (gunicorn processes, waitress, or Flask's dev server with --debug)."""
     from kb.app import create_app
     from kb.serving import ServeOptions, run
 
+    if remote:
+        ctx.obj["REMOTE"] = remote
     opts = ServeOptions(host, port, workers, threads, max_connections)
     if debug:
         app = create_app(ctx.obj)

@@ -34,6 +34,11 @@ class Config:
     # Behind a reverse proxy, how many proxies set X-Forwarded-For / -Proto: sign-in
     # throttling then counts the person's address, not the proxy's. 0 trusts none.
     TRUSTED_PROXIES: int = 0
+    # Several nodes: the shared git remote (any URL dulwich speaks: a path, ssh://,
+    # https:// with credentials), the push webhook's secret, how often to fetch.
+    REMOTE: str = ""
+    HOOK_SECRET: str = ""
+    FETCH_INTERVAL: float = 1.0
 
 
 def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -47,6 +52,8 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
                 settings[key] = env.strip().lower() in ("1", "true", "yes", "on")
             elif isinstance(default, int):
                 settings[key] = int(env)
+            elif isinstance(default, float):
+                settings[key] = float(env)
             else:
                 settings[key] = env
     settings.update(overrides or {})

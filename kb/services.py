@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app
 
+from kb.remote import Remote, open_clone
 from kb.search import SearchIndex
 from kb.sheet import Sheet
 from kb.store import ContentStore
@@ -20,6 +21,7 @@ class Services:
     sheet: Sheet
     index: SearchIndex
     company_name: str = ""
+    remote: Remote | None = None  # the shared git remote, when nodes share one
 
     def defaults(self) -> dict[str, str]:
         """Placeholder values the form starts from: company name, the agent's own name."""
@@ -38,9 +40,13 @@ def services() -> Services:
 
 
 def open_services(settings: dict[str, Any], progress=None) -> Services:
-    store = ContentStore.open_or_create(settings["DATA_DIR"], settings["SEED_DIR"])
+    remote = Remote(settings["REMOTE"]) if settings.get("REMOTE") else None
+    if remote is not None:
+        store = open_clone(settings["DATA_DIR"], settings["SEED_DIR"], remote)
+    else:
+        store = ContentStore.open_or_create(settings["DATA_DIR"], settings["SEED_DIR"])
     sheet = Sheet(store)
     index = SearchIndex(settings["INDEX_DIR"], sheet)
     index.open(progress)
     sheet.after_commit = index.catch_up
-    return Services(store, sheet, index, settings.get("COMPANY_NAME") or "")
+    return Services(store, sheet, index, settings.get("COMPANY_NAME") or "", remote)

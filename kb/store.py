@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from dulwich.diff_tree import tree_changes
 from dulwich.file import FileLocked
@@ -49,6 +50,23 @@ class ConflictError(StoreError):
             f"{path} was changed by someone else since you opened it "
             f"(you started from {short(based_on)}, it is now {short(current)})."
         )
+
+
+class Superseded(StoreError):
+    """The shared repository moved on before our commit was published; the branch
+    now points at its new head, and the write is replayed on top of it."""
+
+
+class RemoteUnavailable(StoreError):
+    """The shared repository cannot be reached, so nothing was saved."""
+
+
+class Shared(Protocol):
+    """The shared repository behind this clone (kb/remote.py), if there is one."""
+
+    def sync_locked(self, store: ContentStore, after_commit) -> None: ...
+
+    def publish(self, store: ContentStore, old: str | None, new: str, after_commit) -> None: ...
 
 
 def short(version: str | None) -> str:
@@ -113,6 +131,12 @@ class ContentStore:
         self._thread_lock = threading.Lock()
         self._tree_cache: dict[bytes, dict[str, bytes]] = {}
         self.branch = self._pick_branch()
+        # With a shared remote, writes are published there first (kb/remote.py).
+        self.shared: Shared | None = None
+
+    def close(self) -> None:
+        """Close the repository's open pack files (fetches from a remote write packs)."""
+        self.repo.close()
 
     # -- creating ---------------------------------------------------------------
 
@@ -309,36 +333,55 @@ class ContentStore:
         if not message.strip():
             raise StoreError("Every change needs a reason: say why in a few words.")
         with self.locked():
-            old_head = self.head()
-            current = self._files(old_head)
-            for path, based_on in (expected or {}).items():
-                now = current.get(path)
-                now_hex = now.decode() if now else None
-                if now_hex != based_on:
-                    raise ConflictError(path, based_on, now_hex)
-            new_files = dict(current)
-            blobs = []
-            for path, text in changes.items():
-                if text is None:
-                    new_files.pop(path, None)
-                else:
-                    blob = Blob.from_string(text.encode("utf-8"))
-                    blobs.append(blob)
-                    new_files[path] = blob.id
-            if new_files == current and old_head is not None:
-                return None
-            for blob in blobs:
-                if blob.id not in self.repo.object_store:
-                    self._add_object(blob)
-            tree_id = self._build_tree(new_files)
-            new_head = self._commit(tree_id, old_head, message, author, committer or author)
-            self._remember_tree(new_head, new_files)
-            if after_commit is not None:
+            if self.shared is None:
+                return self._write_locked(changes, message, author, committer, expected,
+                                          after_commit)
+            self.shared.sync_locked(self, after_commit)
+            base = self._files(self.head())
+            for _attempt in range(20):
                 try:
-                    after_commit(old_head, new_head)
-                except Exception:  # derived data only: the commit itself is safe in git
-                    log.exception("after a commit to %s", self.path)
-            return new_head
+                    return self._write_locked(changes, message, author, committer, expected,
+                                              after_commit)
+                except Superseded:
+                    # Another node published first. Replay on its head unless it changed
+                    # one of our files: then the usual conflict, as if it had saved here.
+                    sha = {p: base.get(p) for p in changes}
+                    implicit = {p: v.decode() if v else None for p, v in sha.items()}
+                    expected = {**implicit, **(expected or {})}
+            raise StoreError("Too many saves at once on other nodes; please save again.")
+
+    def _write_locked(self, changes, message, author, committer, expected, after_commit):
+        old_head = self.head()
+        current = self._files(old_head)
+        for path, based_on in (expected or {}).items():
+            now = current.get(path)
+            now_hex = now.decode() if now else None
+            if now_hex != based_on:
+                raise ConflictError(path, based_on, now_hex)
+        new_files = dict(current)
+        blobs = []
+        for path, text in changes.items():
+            if text is None:
+                new_files.pop(path, None)
+            else:
+                blob = Blob.from_string(text.encode("utf-8"))
+                blobs.append(blob)
+                new_files[path] = blob.id
+        if new_files == current and old_head is not None:
+            return None
+        for blob in blobs:
+            if blob.id not in self.repo.object_store:
+                self._add_object(blob)
+        tree_id = self._build_tree(new_files)
+        new_head = self._commit(tree_id, old_head, message, author, committer or author,
+                                after_commit)
+        self._remember_tree(new_head, new_files)
+        if after_commit is not None:
+            try:
+                after_commit(old_head, new_head)
+            except Exception:  # derived data only: the commit itself is safe in git
+                log.exception("after a commit to %s", self.path)
+        return new_head
 
     def _build_tree(self, files: dict[str, bytes]) -> bytes:
         """Write the trees for `files` (path -> blob id); unchanged ones already exist."""
@@ -385,6 +428,15 @@ class ContentStore:
             return self.repo.refs.add_if_new(self.branch, new)
         return self.repo.refs.set_if_equals(self.branch, old, new)
 
+    def move_branch_locked(self, old: str | None, new: str) -> bool:
+        """Point the branch at `new` if it is still at `old` (write lock held)."""
+        before = old.encode() if old else None
+        try:
+            return self._move_branch(before, new.encode())
+        except FileLocked:
+            self._clear_stale_ref_lock()
+            return self._move_branch(before, new.encode())
+
     def _clear_stale_ref_lock(self, min_age: float = 2.0) -> None:
         lock = Path(self.repo.controldir()) / (self.branch.decode() + ".lock")
         try:
@@ -398,7 +450,8 @@ class ContentStore:
         lock.unlink(missing_ok=True)
 
     def _commit(
-        self, tree_id: bytes, parent: str | None, message: str, author: Person, committer: Person
+        self, tree_id: bytes, parent: str | None, message: str, author: Person,
+        committer: Person, after_commit=None,
     ) -> str:
         commit = Commit()
         commit.tree = tree_id
@@ -413,6 +466,10 @@ class ContentStore:
         text = message.strip() + "\n"
         commit.message = text.encode("utf-8")
         self._add_object(commit)
+        if self.shared is not None:
+            # The push is the compare-and-swap that counts: nothing is saved
+            # here that the shared repository did not take first.
+            self.shared.publish(self, parent, commit.id.decode(), after_commit)
         old = parent.encode() if parent else None
         try:
             ok = self._move_branch(old, commit.id)

@@ -29,6 +29,9 @@ MIN_ROLE: dict[str, str | None] = {
     "pages.entry": AGENT,
     "pages.eml": AGENT,
     "auth.login": None,
+    "health.healthz": None,
+    "health.readyz": None,
+    "health.push_hook": None,
     "auth.logout": AGENT,
     "auth.profile": AGENT,
     "auth.users": ADMIN,
@@ -106,6 +109,9 @@ CASES = [
     Case("pages.eml", "GET", "/e/refund-status/email.eml?customer_name=Ana", 200),
     # signing in and out, profile, users
     Case("auth.login", "GET", "/login", 200),
+    Case("health.healthz", "GET", "/healthz", 200),
+    Case("health.readyz", "GET", "/readyz", 200),
+    Case("health.push_hook", "POST", "/api/hooks/push", 404, json={}),  # no KB_REMOTE here
     Case("auth.login", "POST", "/login", 302,
          form={"username": "alice", "password": PASSWORD}),
     Case("auth.logout", "POST", "/logout", 302),

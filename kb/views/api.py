@@ -25,7 +25,7 @@ from kb.entry import (
 from kb.history import restore, text_at, unified
 from kb.render import to_html
 from kb.services import services
-from kb.store import ConflictError, StoreError, entry_path
+from kb.store import ConflictError, RemoteUnavailable, StoreError, entry_path
 from kb.users import person_of
 from kb.views.common import entry_findings, index_state, load_entry
 
@@ -240,6 +240,8 @@ def put_entry(slug: str):
             current={"version": exc.current, "markdown": current.text if current else None},
             yours={"base_version": exc.based_on, "markdown": text},
         ), 409
+    except RemoteUnavailable as exc:
+        abort(503, description=str(exc))
     except StoreError as exc:
         abort(400, description=str(exc))
     return jsonify(slug=slug, commit=commit, version=services().store.version_of(path),
