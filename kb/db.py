@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from kb.usage_log import UsageLog
 
 ROLES = ("agent", "trainer", "admin")
+# Search ids are handed out in blocks above 2**40 (kb.usage_log): 64-bit on PostgreSQL;
+# SQLite's INTEGER is 64-bit already and must stay INTEGER to remain the row id.
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 def utcnow() -> dt.datetime:
@@ -138,7 +142,7 @@ class SearchLog(Base):
 
     __tablename__ = "searches"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     query: Mapped[str] = mapped_column(String(200))
     words: Mapped[str] = mapped_column(String(200), index=True)  # stemmed, sorted: groups wording
@@ -158,7 +162,7 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(10), index=True)  # "view" | "copy"
     slug: Mapped[str] = mapped_column(String(80), index=True)
     version: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    search_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    search_id: Mapped[int | None] = mapped_column(BIG_ID, nullable=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
@@ -198,7 +202,7 @@ class LearnedWording(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[int] = mapped_column(Integer, index=True)  # the copy
-    search_id: Mapped[int] = mapped_column(Integer)  # the search the copy came from
+    search_id: Mapped[int] = mapped_column(BIG_ID)  # the search the copy came from
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     slug: Mapped[str] = mapped_column(String(80), index=True)
     wording: Mapped[str] = mapped_column(String(200))

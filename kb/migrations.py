@@ -131,3 +131,14 @@ def _baseline(conn: Connection) -> None:
     from kb.db import Base
 
     Base.metadata.create_all(conn, checkfirst=True)
+
+
+@migration(2, "search ids are 64-bit (handed out in blocks above 2**40)")
+def _big_search_ids(conn: Connection) -> None:
+    if conn.dialect.name != "postgresql":  # SQLite's INTEGER is 64-bit already
+        return
+    tables = set(inspect(conn).get_table_names())
+    for table, column in (("searches", "id"), ("events", "search_id"),
+                          ("learned_wordings", "search_id")):
+        if table in tables:
+            conn.execute(text(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE BIGINT'))

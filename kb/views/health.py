@@ -24,6 +24,7 @@ def readiness() -> tuple[bool, dict]:
     the clone's head without one) and the database answers. A node that cannot reach
     the remote stays ready: it serves searches from what it has and refuses saves."""
     svc = services()
+    svc.index.ensure_fresh()  # another process of this node may have moved the clone
     index_at = svc.index.commit
     head = svc.store.head()
     report: dict = {"index": index_at, "content": head, "database": database().reachable()}
