@@ -138,5 +138,12 @@ def spec() -> dict[str, Any]:
                 "responses": {"200": _json(OBJ), **errors}}},
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": {"200": _json(OBJ)}}},
+            "/api/hooks/push": {"post": {
+                "summary": "For the git server: fetch the shared remote now (KB_REMOTE). "
+                           "Authenticated by KB_HOOK_SECRET: header X-KB-Hook-Secret or "
+                           "X-Gitlab-Token, or X-Hub-Signature-256 over the body",
+                "security": [],
+                "responses": {"200": _json(OBJ), "403": _ERROR, "404": _ERROR,
+                              "503": _ERROR}}},
         },
     }
