@@ -283,7 +283,9 @@ def check_cmd(ctx: click.Context, warnings_as_errors: bool, quiet: bool) -> None
 def _db(ctx: click.Context):
     from kb.db import Database
 
-    return Database(_settings(ctx)["DATABASE_URL"])
+    db = Database(_settings(ctx)["DATABASE_URL"])
+    ctx.call_on_close(db.dispose)  # a PostgreSQL connection is closed, not left to the GC
+    return db
 
 
 @main.group()

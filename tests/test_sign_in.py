@@ -84,7 +84,8 @@ def test_unlock_command_and_admin_reset_clear_the_counters(app, tmp_path):
     for _ in range(6):
         login_from(app.test_client(), OFFICE, "alice", "wrong password!")
     assert login_from(app.test_client(), OFFICE, "alice").status_code == 401
-    env = {"KB_INSTANCE_DIR": app.config["INSTANCE_DIR"], "KB_DATABASE_URL": None,
+    env = {"KB_INSTANCE_DIR": app.config["INSTANCE_DIR"],
+           "KB_DATABASE_URL": app.config["DATABASE_URL"],
            "KB_DATA_DIR": None}
     result = CliRunner().invoke(cli, ["user", "unlock", "alice"], env=env)
     assert result.exit_code == 0 and "alice may sign in again" in result.output
@@ -314,7 +315,8 @@ def test_revoking_someone_elses_or_a_missing_token_is_404(app, client, anon):
 
 @pytest.fixture
 def kb_cli(app):
-    env = {"KB_INSTANCE_DIR": app.config["INSTANCE_DIR"], "KB_DATABASE_URL": None,
+    env = {"KB_INSTANCE_DIR": app.config["INSTANCE_DIR"],
+           "KB_DATABASE_URL": app.config["DATABASE_URL"],
            "KB_DATA_DIR": None}
 
     def run(*args: str, ok: bool = True):
