@@ -87,6 +87,14 @@ def _list(db: Database, where) -> list[Proposal]:
         return list(s.scalars(query))
 
 
+def title_of(proposal: Proposal) -> str:
+    """The entry's title as proposed (the slug if the text cannot be read)."""
+    try:
+        return parse_entry(proposal.slug, proposal.text).title
+    except EntryError:
+        return proposal.slug
+
+
 def pending_count(db: Database) -> int:
     with db.session() as s:
         return s.scalar(select(func.count(Proposal.id)).where(Proposal.status == PENDING)) or 0

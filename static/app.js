@@ -534,7 +534,37 @@ function initKeptForms() {
   }
 }
 
+// Buttons that copy a piece of text on the page (one-time passwords, tokens).
+function initCopyButtons() {
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    button.addEventListener("click", async () => {
+      const source = document.querySelector(button.dataset.copy);
+      try {
+        await navigator.clipboard.writeText(source.textContent.trim());
+        button.textContent = "Copied";
+      } catch (err) {
+        window.getSelection().selectAllChildren(source);
+        button.textContent = "Selected: press Ctrl+C";
+      }
+    });
+  }
+}
+
+// The header's menu closes on a click elsewhere or on Esc, like any menu.
+function initMenus() {
+  const menus = [...document.querySelectorAll("details.menu")];
+  document.addEventListener("click", (event) => {
+    for (const menu of menus) if (!menu.contains(event.target)) menu.open = false;
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    for (const menu of menus) {
+      if (menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
-  initShortcuts(); initSearch(); initCompose(); initKeptForms();
+  initMenus(); initCopyButtons(); initShortcuts(); initSearch(); initCompose(); initKeptForms();
   document.documentElement.dataset.ready = "1";  // the keys work from here on
 });

@@ -65,7 +65,7 @@ def sign_in(page, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    page.wait_for_url(lambda url: "/login" not in url)  # an admin may land on a first-visit page
 
 
 def keys_ready(page) -> None:
@@ -442,9 +442,11 @@ def _header_is_tidy(page, width):
     line = brand.evaluate("el => parseFloat(getComputedStyle(el).lineHeight)")
     height = _box(page, ".top .brand")["height"]
     assert height < 2 * line, f"the brand wraps at {width}px: {height}px tall, lines {line}px"
-    items = page.locator(".top a:not(.skip), .top button")
+    items = page.locator(".top a:not(.skip), .top button, .top summary")
     boxes = []
     for i in range(items.count()):
+        if not items.nth(i).is_visible():  # inside the closed trainer menu
+            continue
         box, text = items.nth(i).bounding_box(), items.nth(i).inner_text()
         assert box is not None, f"header item {text!r} is not rendered at {width}px"
         assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (
@@ -815,4 +817,65 @@ def test_restore_asks_first_and_retired_links_explain(browser, server, app):
     expect(page.locator("#retired")).to_contain_text("Folded into refunds")
     page.click("#replacement")
     expect(page.locator("#entry h1")).to_have_text("Item arrived damaged")
+    context.close()
+
+
+# -- the small things ---------------------------------------------------------------------
+
+LIST_PAGES = ["/proposals", "/review", "/gaps", "/usage", "/review-due", "/changes",
+              "/history/refund-status.md", "/admin/users"]
+
+
+def test_list_pages_fit_375_and_the_trainer_menu_holds_the_rest(browser, server, app):
+    db = app.extensions["kb_db"]
+    kb = app.extensions["kb"]
+    adam = get_user(db, "adam")
+    text = kb.sheet.store.read("refund-status.md").text.replace("was sent on", "left us on")
+    proposals.create(db, kb.sheet, adam, "refund-status", text, "a long reason " * 8,
+                     base_version=kb.sheet.entry("refund-status").version, is_new=False)
+    context = browser.new_context(base_url=server, viewport={"width": 375, "height": 812})
+    page = context.new_page()
+    sign_in(page, "adam")
+    for url in LIST_PAGES:
+        page.goto(url)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{url} is {width}px wide at 375px"
+    # the trainer's pages sit under one menu, export included
+    page.click("#trainer-menu summary")
+    menu = page.locator("#trainer-menu .menu-items")
+    expect(menu).to_be_visible()
+    for name in ("Gaps", "Usage", "Due for review", "Export (CSV)", "Users"):
+        expect(menu.get_by_role("link", name=name)).to_be_visible()
+    assert _inside(_box(page, "#trainer-menu .menu-items"), 375, 812)
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    assert download.value.suggested_filename.endswith(".csv")
+    # My proposals names entries by title
+    page.goto("/proposals")
+    expect(page.locator("table.list")).to_contain_text("Refund status")
+    context.close()
+
+
+def test_one_time_password_has_a_copy_button_and_a_forced_change_focuses(browser, server):
+    context = browser.new_context(base_url=server,
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    sign_in(page, "adam")
+    page.goto("/admin/users")
+    add = page.locator("form:has(input[name=action][value=create])")
+    add.locator("input[name=username]").fill("newbie")
+    add.locator("input[name=display_name]").fill("New Bie")
+    add.locator("button[type=submit]").click()
+    otp = page.locator("#otp").inner_text().strip()
+    page.click("#one-time-password button")
+    expect(page.locator("#one-time-password button")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == otp
+    other = browser.new_context(base_url=server).new_page()
+    other.goto("/login")
+    other.fill("input[name=username]", "newbie")
+    other.fill("input[name=password]", otp)
+    other.click("button[type=submit]")
+    other.wait_for_url("**/profile")
+    expect(other.locator("input[name=current]")).to_be_focused()
+    other.context.close()
     context.close()

@@ -104,8 +104,9 @@ def suggest(slug: str):
 @bp.get("/proposals")
 @role_required("agent")
 def mine():
-    return render_template("proposals.html", proposals=P.by_author(database(), current_user.id),
-                           labels=P.LABELS)
+    mine = P.by_author(database(), current_user.id)
+    return render_template("proposals.html", proposals=mine, labels=P.LABELS,
+                           titles={p.id: P.title_of(p) for p in mine})
 
 
 @bp.route("/proposals/<int:pid>/resubmit", methods=["GET", "POST"])
