@@ -636,7 +636,7 @@ def test_text_contrast_meets_wcag_aa(browser, server, app, scheme):
     page.goto("/propose")
     audit("propose")
     page.goto("/proposals")
-    expect(page.locator("table.list")).to_contain_text("refund-status")
+    expect(page.locator("table.list")).to_contain_text("Refund status")
     audit("my proposals")
     page.goto("/review")
     expect(page.locator("#queue")).to_contain_text("refund-status")
