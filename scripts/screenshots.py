@@ -176,7 +176,18 @@ def wait_for_server(server: subprocess.Popen, base: str, log: Path) -> None:
             time.sleep(0.2)
 
 
-def take_screenshots(base: str, out: Path) -> list[Path]:
+def propose_an_edit(base: str, token: str) -> int:
+    """An agent suggests a one-line change, so the review page has something to show."""
+    agent = Client(base, token)
+    entry = agent.json("/api/entries/item-arrived-damaged")
+    answer = entry["answer"].replace("Please keep it or recycle it.",
+                                     "Please keep it, give it away or recycle it.")
+    return agent.json("/api/proposals", {
+        "slug": "item-arrived-damaged", "answer": answer, "base_version": entry["version"],
+        "reason": "Customers asked whether they may give it away"})["id"]
+
+
+def take_screenshots(base: str, out: Path, proposal: int | None = None) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     written = []
@@ -235,6 +246,17 @@ def take_screenshots(base: str, out: Path) -> list[Path]:
             page.locator("input[name=customer_name]").blur()
             written.append(out / "entry.png")
             page.screenshot(path=written[-1], full_page=True)
+
+            page.goto("/e/item-arrived-damaged/edit")
+            page.wait_for_selector("#edit-form")
+            written.append(out / "editor.png")
+            page.screenshot(path=written[-1], full_page=True)
+
+            if proposal is not None:
+                page.goto(f"/review/{proposal}")
+                page.wait_for_selector("table.diff")
+                written.append(out / "review.png")
+                page.screenshot(path=written[-1], full_page=True)
         finally:
             browser.close()
     for problem in problems:
@@ -272,7 +294,8 @@ def main() -> None:
                 wait_for_server(server, base, log)
                 counts = replay_usage(base, tokens)
                 print("usage: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-                written = take_screenshots(base, out)
+                proposal = propose_an_edit(base, tokens[next(iter(tokens))])
+                written = take_screenshots(base, out, proposal)
             finally:
                 server.terminate()
                 try:

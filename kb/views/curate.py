@@ -194,7 +194,7 @@ def review(pid: int):
     return render_template(
         "review.html", proposal=proposal, labels=P.LABELS, error=error, text=edited,
         preview=preview, stale=stale, current_version=current_version,
-        diff=side_by_side(current_text if not stale else base_text, proposal.text),
+        diff=compact(side_by_side(current_text if not stale else base_text, proposal.text)),
         their_diff=side_by_side(base_text, current_text) if stale else None,
         mine_vs_current=side_by_side(current_text, proposal.text) if stale else None,
         checks=checks,
