@@ -102,7 +102,7 @@ def test_usage_counts_views_and_copies_per_entry_and_version(client, trainer, ap
     cells = re.findall(r"<td(?: class=\"copies90\")?>(\d+)</td>", row)
     assert cells[:4] == ["2", "3", "2", "3"]  # views 90d, copies 90d, views, copies
     assert len(re.findall(r"\d+ views, \d+ copies", row)) == 2  # two versions
-    unused = re.search(r'id="unused">(.*?)</section>', html, re.S).group(1)
+    unused = re.search(r'id="unused">(.*?)</details>', html, re.S).group(1)
     assert "Colour differs" in unused and "Refund status" not in unused
 
 

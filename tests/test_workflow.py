@@ -521,7 +521,7 @@ def test_profile_creates_and_revokes_tokens(app, client, anon):
     response = post_form(client, "/profile", {"action": "token", "label": "helpdesk"})
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    match = re.search(r'id="new-token">[^<]*<code>(kb_[^<]+)</code>', page)
+    match = re.search(r'id="new-token">[^<]*<code[^>]*>(kb_[^<]+)</code>', page)
     assert match, "the new token is shown once"
     token = match.group(1)
     assert anon.get("/api/proposals", headers=_bearer(token)).status_code == 200
