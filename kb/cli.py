@@ -114,6 +114,10 @@ def _init(svc, db, settings: dict, empty: bool, fresh: bool) -> None:
         click.echo(f"Created the first user: admin / {password}  (one-time password)")
     click.echo(f"Content: {settings['DATA_DIR']} at {svc.store.head()[:7]}")
     click.echo(f"Index:   {settings['INDEX_DIR']} ({svc.index.doc_count()} entries)")
+    if svc.index.meaning.available:
+        click.echo(f"Meaning: {svc.index.meaning.name} (entry vectors beside the index)")
+    else:
+        click.echo(f"warning: {svc.index.meaning.error}", err=True)
     _warn_problems(svc.index)
 
 
@@ -183,14 +187,18 @@ def _prepare(settings: dict) -> None:
 def reindex(ctx: click.Context) -> None:
     """Rebuild the search index from the content."""
     from kb.search import SearchIndex
+    from kb.services import model
     from kb.sheet import Sheet
     from kb.store import ContentStore
 
     settings = _settings(ctx)
     store = ContentStore.open_or_create(settings["DATA_DIR"], settings["SEED_DIR"])
-    index = SearchIndex(settings["INDEX_DIR"], Sheet(store))
+    index = SearchIndex(settings["INDEX_DIR"], Sheet(store), model(settings))
     count = index.rebuild(_bar("Indexing"))
-    click.echo(f"Indexed {count} entries at {store.head()[:7]}.")
+    click.echo(f"Indexed {count} entries at {store.head()[:7]}"
+               + (" with their meaning vectors." if index.meaning.available else "."))
+    if not index.meaning.available:
+        click.echo(f"warning: {index.meaning.error}", err=True)
     for problem in index.problem_list():
         click.echo(f"needs fixing: {problem}", err=True)
     index.close()

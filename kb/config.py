@@ -24,6 +24,8 @@ class Config:
     SEED_DIR: str = ""  # starter entries copied into a new content repository
     SECRET_KEY: str = ""
     COMPANY_NAME: str = ""  # overrides the company_name default in placeholders.yml
+    MEANING: bool = True  # KB_MEANING=0 ranks on words alone (no embedding model)
+    MEANING_DIR: str = ""  # the model's files; default: the installed wordllama package
     MAX_CONTENT_LENGTH: int = 5 * 1024 * 1024  # uploads and form posts
     SESSION_COOKIE_HTTPONLY: bool = True
     SESSION_COOKIE_SAMESITE: str = "Lax"

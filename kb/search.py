@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from whoosh import columns as whoosh_columns
 from whoosh import index as whoosh_index
 from whoosh import query as Q
 from whoosh.analysis import (
@@ -38,18 +39,19 @@ from whoosh.analysis import (
     StemFilter,
     StopFilter,
 )
-from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.lang.porter import stem as porter_stem
 from whoosh.support.levenshtein import distance as edit_distance
 from whoosh.writing import MERGE_SMALL
 
+from kb import meaning as kb_meaning
 from kb.entry import Entry
 from kb.sheet import SYNONYMS, Problem, Sheet
 from kb.store import is_entry_path, slug_of
 
 log = logging.getLogger("kb")
 RETRY_SECONDS = 30.0  # a failed background rebuild is tried again after this long
-SCHEMA_VERSION = 8  # 7: plain (non-compound) segment files; 8: doubled consonants
+SCHEMA_VERSION = 9  # 7: plain segment files; 8: doubled consonants; 9: meaning vectors
 STATE_FILE = "kb-state.json"
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 12
@@ -76,6 +78,13 @@ _FILLER_WORDS = (
     "i me my mine you your yours it its we us our they them their he him his she her this "
     "that these those please hi hello thanks want wanted need needs get got can could would "
     "will just still some any thing things someone something about")
+# The final rank is BM25F + MEANING_WEIGHT x cosine similarity of the query's and the
+# entry's vectors (tuned on tests/relevance_*.tsv, see README). An entry no word
+# matched is ranked only if it is among the MEANING_CANDIDATES most similar ones
+# and at least MEANING_FLOOR similar: paraphrases, never noise.
+MEANING_WEIGHT = 100.0
+MEANING_CANDIDATES = 10
+MEANING_FLOOR = 0.15
 
 
 def _porter(word: str) -> str:
@@ -107,6 +116,7 @@ def _schema() -> Schema:
         category=ID(stored=True),
         status=ID(stored=True),
         meta=STORED(),
+        meaning=COLUMN(whoosh_columns.FixedBytesColumn(kb_meaning.DIM * 2)),  # float16
     )
 
 
@@ -190,7 +200,8 @@ class Results:
 class SearchIndex:
     """A Whoosh index of the sheet that knows which commit it reflects."""
 
-    def __init__(self, index_dir: str | os.PathLike[str], sheet: Sheet):
+    def __init__(self, index_dir: str | os.PathLike[str], sheet: Sheet,
+                 meaning: kb_meaning.Meaning | None = None):
         self.dir = Path(index_dir)
         self.sheet = sheet
         self.store = sheet.store
@@ -214,6 +225,8 @@ class SearchIndex:
         self._rebuilder: threading.Thread | None = None
         self._recover_lock = threading.Lock()
         self._rows: dict[tuple[str, str], _Row] = {}  # (path, version): what the scan needs
+        # the model is loaded once per process; without it, search uses words only
+        self.meaning = meaning or kb_meaning.shared()
 
     # -- state ------------------------------------------------------------------
 
@@ -230,6 +243,7 @@ class SearchIndex:
         tmp = self.dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps({
             "schema": SCHEMA_VERSION, "commit": self.commit, "problems": self.problems,
+            "meaning": self.meaning.name if self.meaning.available else None,
         }))
         os.replace(tmp, self._state_path())
 
@@ -254,6 +268,8 @@ class SearchIndex:
     def _open_locked(self, progress) -> str:
         state = self._read_state()
         usable = state.get("schema") == SCHEMA_VERSION
+        if self.meaning.available and state.get("meaning") != self.meaning.name:
+            usable = False  # built without the model's vectors (or another model's)
         if usable:
             try:
                 ix = whoosh_index.open_dir(str(self.dir))
@@ -416,7 +432,7 @@ class SearchIndex:
             self.problems[path] = "; ".join(entry.warnings)
         if not entry.published:  # drafts and retired entries stay out of search
             return 0
-        writer.add_document(**_document(entry))
+        writer.add_document(**_document(entry, self.meaning))
         return 1
 
     def ensure_fresh(self) -> None:
@@ -472,6 +488,8 @@ class SearchIndex:
                 for sub, _ in searcher.leaf_searchers():
                     for name in BOOSTS:
                         _field_lengths(sub, name, self._shared.lengths)
+                    if self.meaning.available:
+                        _vectors(sub, self._shared.lengths)
         except Exception as exc:
             self._trouble(exc)
 
@@ -579,8 +597,11 @@ class SearchIndex:
                 query = Q.Every()
             else:
                 return Results(text, [], 0, did_you_mean, corrections, stems(" ".join(words)))
+        vector = None
+        if self.meaning.available and words and not isinstance(query, Q.Every):
+            vector = self.meaning.embed([" ".join(corrected)])[0]
         ranked, total = _top_documents(searcher, query, Q.And(filters) if filters else None,
-                                       limit, self._shared)
+                                       limit, self._shared, vector)
         out = mark_confident([self._hit(searcher.stored_fields(doc), score, query_stems)
                               for doc, score in ranked],
                              stems(" ".join(corrected)), self.synonym_groups())
@@ -719,7 +740,8 @@ class SearchIndex:
         terms.sort(reverse=True)
         return [t for _, t in terms[:MAX_PREFIX_TERMS]]
 
-    def _hit(self, stored: dict, score: float, query_stems: set[str]) -> Hit:
+    def _hit(self, stored: dict, score: float, query_stems: set[str],
+             confident: bool = False) -> Hit:
         phrasings = [p for p in stored.get("phrasings", "").split("\n") if p]
         best_phrasing, best_count = None, 0
         for p in phrasings:
@@ -735,7 +757,7 @@ class SearchIndex:
             slug=stored["slug"], title=stored["title"], score=float(score),
             snippet=snippet, category=stored.get("category", ""),
             tags=tuple(t for t in stored.get("tags", "").split(",") if t),
-            matched_phrasing=best_phrasing, meta=meta,
+            matched_phrasing=best_phrasing, meta=meta, confident=confident,
         )
 
     def _healthy(self) -> bool:
@@ -961,8 +983,8 @@ def _add_term_scores(sub, offset: int, term: Q.Term, shared: _Shared, scores: np
     matched[offset + ids] = True
 
 
-def _top_documents(searcher, query, filter_query, limit: int,
-                   shared: _Shared) -> tuple[list, int]:
+def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
+                   vector: np.ndarray | None = None) -> tuple[list, int]:
     """The `limit` best (docnum, score) pairs and how many documents matched.
 
     The query is a flat OR of scored terms and phrases, so a document's score is
@@ -976,7 +998,67 @@ def _top_documents(searcher, query, filter_query, limit: int,
         docs = sorted(searcher.docs_for_query(filter_query or query))
         return [(doc, 1.0) for doc in docs[:limit]], len(docs)
     scores, matched = _scores(searcher, query, filter_query, shared)
+    if vector is not None:
+        similar = _similarities(searcher, vector, shared)
+        if similar is not None:
+            eligible = _eligible(searcher, filter_query)
+            # the entries most alike in meaning join the words' matches
+            pool = np.flatnonzero(eligible & (similar >= MEANING_FLOOR))
+            if len(pool) > MEANING_CANDIDATES:
+                pool = pool[np.argpartition(-similar[pool], MEANING_CANDIDATES - 1)
+                            [:MEANING_CANDIDATES]]
+            matched[pool] = True
+            scores = scores + MEANING_WEIGHT * similar
     return _ranked(scores, matched, limit)
+
+
+def _eligible(searcher, filter_query) -> np.ndarray:
+    """Documents that are live (not deleted) and pass the tag/category filter."""
+    size = searcher.doc_count_all()
+    live = np.ones(size, dtype=bool)
+    for sub, offset in searcher.leaf_searchers():
+        deleted = sub.reader().deleted_docs_set
+        if deleted:
+            live[offset + np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
+    if filter_query is not None:
+        allowed = np.zeros(size, dtype=bool)
+        docs = list(searcher.docs_for_query(filter_query))
+        allowed[np.asarray(docs, dtype=np.int64)] = True
+        live &= allowed
+    return live
+
+
+def _similarities(searcher, vector: np.ndarray, shared: _Shared) -> np.ndarray | None:
+    """Cosine similarity of every document's vector with the query's (documents
+    indexed without the model score 0)."""
+    out = np.zeros(searcher.doc_count_all(), dtype=np.float64)
+    for sub, offset in searcher.leaf_searchers():
+        matrix = _vectors(sub, shared.lengths)
+        if len(matrix):
+            out[offset:offset + len(matrix)] = matrix @ vector.astype(np.float16)
+    return out
+
+
+def _vectors(sub, cache: dict) -> np.ndarray:
+    """The segment's entry vectors as one float16 matrix (a segment never changes)."""
+    key = (_segment_id(sub), "meaning")
+    found = cache.get(key)
+    if found is None:
+        reader = sub.reader()
+        width = kb_meaning.DIM * 2
+        count = reader.doc_count_all()
+        if not reader.has_column("meaning"):
+            raw = bytes(count * width)
+        else:
+            column = reader.column_reader("meaning", translate=False)
+            try:  # one read of the whole column; item by item if its layout differs
+                stored = column._dbfile.get(column._basepos, column._count * width)
+                raw = stored + bytes((count - column._count) * width)
+            except AttributeError:
+                raw = b"".join(column[d] for d in range(count))
+        found = np.frombuffer(raw, dtype=np.float16).reshape(count, kb_meaning.DIM)
+        cache[key] = found
+    return found
 
 
 def _scores(searcher, query, filter_query, shared: _Shared) -> tuple[np.ndarray, np.ndarray]:
@@ -1030,9 +1112,14 @@ def _phrase_query(phrase: tuple[str, ...], weight: float, fields: tuple[str, ...
     return parts[0] if len(parts) == 1 else Q.Or(parts)
 
 
-def _document(entry: Entry) -> dict:
+def _document(entry: Entry, meaning: kb_meaning.Meaning | None = None) -> dict:
     body = entry.answer + "\n" + entry.phone
+    vector = {}
+    if meaning is not None and meaning.available:
+        text = kb_meaning.entry_text(entry.title, entry.phrasings, entry.answer)
+        vector = {"meaning": meaning.embed([text])[0].astype(np.float16).tobytes()}
     return {
+        **vector,
         "slug": entry.slug,
         "title": entry.title,
         "phrasings": "\n".join(entry.phrasings),

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app
 
+from kb import meaning
 from kb.remote import Remote, open_clone
 from kb.search import SearchIndex
 from kb.sheet import Sheet
@@ -39,6 +40,13 @@ def services() -> Services:
     return current_app.extensions["kb"]
 
 
+def model(settings: dict[str, Any]) -> meaning.Meaning:
+    """The process's embedding model, as the settings ask for it."""
+    if not settings.get("MEANING", True):
+        return meaning.Meaning(enabled=False)
+    return meaning.shared(settings.get("MEANING_DIR") or None)
+
+
 def open_services(settings: dict[str, Any], progress=None) -> Services:
     remote = Remote(settings["REMOTE"]) if settings.get("REMOTE") else None
     if remote is not None:
@@ -46,7 +54,7 @@ def open_services(settings: dict[str, Any], progress=None) -> Services:
     else:
         store = ContentStore.open_or_create(settings["DATA_DIR"], settings["SEED_DIR"])
     sheet = Sheet(store)
-    index = SearchIndex(settings["INDEX_DIR"], sheet)
+    index = SearchIndex(settings["INDEX_DIR"], sheet, model(settings))
     index.open(progress)
     sheet.after_commit = index.catch_up
     return Services(store, sheet, index, settings.get("COMPANY_NAME") or "", remote)

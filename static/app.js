@@ -35,9 +35,14 @@ function initSearch() {
     items[selected].scrollIntoView({block: "nearest"});
   }
 
+  const moreBox = document.getElementById("more-results");
+  const moreList = document.getElementById("more");
+
   function render(data, q) {
     list.replaceChildren();
+    moreList.replaceChildren();
     const sid = data.search_id ? "&sid=" + data.search_id : "";
+    let weaker = 0;
     for (const hit of data.results) {
       const li = document.createElement("li");
       li.className = "result";
@@ -60,8 +65,11 @@ function initSearch() {
       }
       a.append(title, snippet, meta);
       li.append(a);
-      list.append(li);
+      // confident matches first; weaker ones (a common word, a faint likeness) behind "more"
+      if (hit.confident === false) { moreList.append(li); weaker += 1; } else list.append(li);
     }
+    moreBox.hidden = weaker === 0;
+    document.getElementById("more-count").textContent = String(weaker);
     empty.hidden = data.results.length > 0 || !q.trim();
     const propose = document.getElementById("propose-link");
     if (propose) {

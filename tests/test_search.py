@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from kb.meaning import Meaning
 from kb.search import SearchIndex
 from kb.sheet import Sheet
 from kb.store import ContentStore
 from tests.conftest import ALICE, TARA, entry_text
+
+WORDS_ONLY = Meaning(enabled=False)
 
 
 def slugs(results) -> list[str]:
@@ -52,7 +55,7 @@ def test_phrasings_and_title_weigh_more_than_body(store, sheet, tmp_path):
         "phrasing-mention.md": entry_text("Courier trouble", "We will look.",
                                           phrasings=["parcel smashed"]),
     }, message="two entries", author=TARA)
-    ix = SearchIndex(tmp_path / "ix2", sheet)
+    ix = SearchIndex(tmp_path / "ix2", sheet, WORDS_ONLY)  # the words' weights alone
     ix.open()
     ranked = slugs(ix.search("parcel smashed"))
     assert ranked.index("phrasing-mention") < ranked.index("body-mention")
@@ -72,9 +75,13 @@ def test_snippet_escapes_entry_text(index, sheet):
     assert "<script" not in hit.snippet and "&lt;script&gt;" in hit.snippet
 
 
-def test_filter_by_tag_and_category(index):
+def test_filter_by_tag_and_category(index, sheet, tmp_path):
     assert slugs(index.search("different", tag="colour")) == ["wrong-colour"]
-    assert index.search("smashed", tag="refund").hits == []
+    assert all(h.slug == "refund-status" for h in index.search("smashed", tag="refund").hits)
+    words = SearchIndex(tmp_path / "words", sheet, WORDS_ONLY)
+    words.open()
+    assert words.search("smashed", tag="refund").hits == []
+    words.close()
     assert slugs(index.search("", category="Returns and refunds")) == ["refund-status"]
     assert set(slugs(index.search("", category="Orders and delivery"))) == {
         "item-arrived-damaged", "wrong-colour"}
@@ -156,9 +163,12 @@ def test_rebuild_recovers_from_a_damaged_index(tmp_path, store, sheet):
     ix.close()
 
 
-def test_scores_equal_whoosh_own_bm25f_after_edits_and_deletes(index, sheet):
+def test_scores_equal_whoosh_own_bm25f_after_edits_and_deletes(sheet, tmp_path):
     """Search adds up BM25F per posting list itself; it must rank and score exactly
     as whoosh's own OR matcher does, also once edits leave deleted documents behind."""
+    index = SearchIndex(tmp_path / "words", sheet, WORDS_ONLY)  # BM25F alone, no meaning
+    index.open()
+    sheet.after_commit = index.catch_up
     from dataclasses import replace
 
     from kb.search import _words
@@ -177,6 +187,7 @@ def test_scores_equal_whoosh_own_bm25f_after_edits_and_deletes(index, sheet):
         assert got.keys() == expected.keys() and got
         for slug, score in expected.items():
             assert got[slug] == pytest.approx(score, rel=1e-9)
+    index.close()
 
 
 def test_only_a_clear_match_is_confident(index):

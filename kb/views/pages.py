@@ -74,6 +74,7 @@ def search():
         "search.html", query=query, results=results, tag=tag, category=category,
         facets=svc.index.facets(), browse=browse, category_counts=counts,
         problems=svc.index.problem_list(), search_id=search_id,
+        meaning_error=svc.index.meaning.error if current_user.can("admin") else None,
         recent=_titles(usage.recent(db, current_user.id)),
         favourites=_titles(usage.favourites(db, current_user.id)),
     )

@@ -1,0 +1,120 @@
+"""Find by meaning: a small static embedding model beside the full-text index.
+
+Customers rarely use an entry's words ("waited all day and nobody turned up" for
+"Technician did not show up"). A static embedding model maps each token to a
+fixed vector; a text's vector is the mean of its tokens' vectors, so texts that
+mean the same thing land close together even when they share no word.
+
+The model is the one the `wordllama` package ships inside its wheel (a 32,000-
+token tokenizer and 256-dimension weights): nothing is downloaded, no GPU, numpy
+only at run time. Its files are read straight from the installed package: the
+weights memory-mapped in half precision (16 MB, shared between processes by the
+page cache), the tokenizer with the `tokenizers` library. That costs far less
+memory than wordllama's own loader, which copies the table to single precision.
+
+The model loads once per process. If it cannot load, `Meaning.error` says why,
+search ranks on words alone, and the admin sees the reason (search page, `kb init`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+MODEL = "l2_supercat"  # wordllama's default model: the name of its two files
+DIM = 256
+TOKENIZER_FILE = f"tokenizers/{MODEL}_tokenizer_config.json"
+WEIGHTS_FILE = f"weights/{MODEL}_{DIM}.safetensors"
+MAX_TOKENS = 512  # an entry's title, phrasings and answer; more adds little meaning
+
+
+class Meaning:
+    """The embedding model, or the reason there is none (`error`)."""
+
+    def __init__(self, model_dir: str | Path | None = None, enabled: bool = True):
+        self.name = f"wordllama {MODEL} {DIM}"
+        self.error: str | None = None
+        self._tokenizer = None
+        self._table: np.ndarray | None = None
+        if not enabled:
+            self.error = "search by meaning is switched off (KB_MEANING=0); search uses words only."
+            return
+        try:
+            folder = Path(model_dir) if model_dir else _package_folder()
+            self._table = _weights(folder / WEIGHTS_FILE)
+            from tokenizers import Tokenizer
+
+            self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+            self._tokenizer.no_truncation()
+        except Exception as exc:  # any failure: search goes on with words alone
+            self._table = self._tokenizer = None
+            self.error = f"the meaning model could not be loaded ({exc}); " \
+                         "search uses words only. Reinstall kb's dependencies " \
+                         "(pip install wordllama) and restart."
+
+    @property
+    def available(self) -> bool:
+        return self._table is not None
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors (float32, one row per text); a text without tokens is all zeros."""
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        if not self.available or not texts:
+            return out
+        for row, enc in enumerate(self._tokenizer.encode_batch(
+                [t or "" for t in texts], add_special_tokens=False)):
+            ids = enc.ids[:MAX_TOKENS]
+            if not ids:
+                continue
+            ids = np.clip(np.asarray(ids, dtype=np.int64), 0, self._table.shape[0] - 1)
+            vector = self._table[ids].astype(np.float32).mean(axis=0)
+            norm = float(np.linalg.norm(vector))
+            if norm > 0:
+                out[row] = vector / norm
+        return out
+
+
+def entry_text(title: str, phrasings: list[str] | tuple[str, ...], answer: str) -> str:
+    """What an entry's vector is made of. Title, customer phrasings and the answer
+    together ranked best on the relevance sets (tests/relevance_*.tsv): the answer
+    carries the meaning of a sheet imported without phrasings."""
+    return ". ".join([title, *phrasings, answer])
+
+
+_models: dict[str, Meaning] = {}
+_lock = threading.Lock()
+
+
+def shared(model_dir: str | Path | None = None) -> Meaning:
+    """The process's model (loaded on first use, once per folder)."""
+    key = str(model_dir or "")
+    with _lock:
+        if key not in _models:
+            _models[key] = Meaning(model_dir)
+        return _models[key]
+
+
+def _package_folder() -> Path:
+    """The installed wordllama package's folder, found without importing it (its
+    import pulls in pydantic and more; only its two data files are needed)."""
+    spec = importlib.util.find_spec("wordllama")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the wordllama package is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _weights(path: Path) -> np.ndarray:
+    """The embedding table of a safetensors file, memory-mapped (never copied)."""
+    with path.open("rb") as handle:
+        header_len = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(header_len))
+    info = next(v for k, v in header.items() if k != "__metadata__")
+    if info["dtype"] != "F16" or len(info["shape"]) != 2 or info["shape"][1] != DIM:
+        raise ValueError(f"unexpected weights in {path.name}: {info['dtype']} {info['shape']}")
+    start, _end = info["data_offsets"]
+    return np.memmap(path, dtype=np.float16, mode="r", offset=8 + header_len + start,
+                     shape=tuple(info["shape"]))

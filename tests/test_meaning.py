@@ -1,0 +1,143 @@
+"""Search by meaning: the model beside the index finds what words cannot, keeps up
+with every save and outside push, and its absence leaves word search as it was."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from kb.meaning import Meaning, shared
+from kb.search import SearchIndex
+from kb.sheet import Sheet
+from tests.conftest import TARA, entry_text
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git CLI")
+
+NO_SHOW = entry_text("Technician did not show up for the installation appointment",
+                     "Sorry the engineer missed the visit; the first free slot is booked.")
+PARAPHRASE = "nobody turned out to fit it"  # not one of its words is in the sheet
+
+
+def slugs(results) -> list[str]:
+    return [h.slug for h in results.hits]
+
+
+def test_the_model_ships_inside_its_package_and_loads_offline():
+    model = shared()
+    assert model.available, model.error
+    vectors = model.embed(["parcel arrived broken", "box came smashed", "forgot my password"])
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_meaning_finds_a_paraphrase_that_words_cannot(index, sheet, tmp_path):
+    sheet.write({"no-show.md": NO_SHOW}, message="Add", author=TARA)
+    words = SearchIndex(tmp_path / "words", sheet, Meaning(enabled=False))
+    words.open()
+    assert "no-show" not in slugs(words.search(PARAPHRASE))
+    words.close()
+    assert slugs(index.search(PARAPHRASE))[0] == "no-show"
+
+
+def test_an_edit_is_findable_by_meaning_when_the_save_returns(index, sheet):
+    assert "refund-status" != (slugs(index.search(PARAPHRASE)) or [None])[0]
+    entry = sheet.entry("refund-status")
+    from dataclasses import replace
+
+    sheet.save_entry(replace(entry, title="Technician did not show up for the "
+                                          "installation appointment", phrasings=(),
+                             answer="Sorry the engineer missed the visit."),
+                     message="Rewrite", author=TARA)
+    assert slugs(index.search(PARAPHRASE))[0] == "refund-status"
+
+
+@needs_git
+def test_index_and_vectors_catch_up_after_a_push_from_outside(index, store, tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(store.path), str(clone)], check=True)
+    (clone / "no-show.md").write_text(NO_SHOW)
+    for args in (["add", "no-show.md"],
+                 ["-c", "user.name=Dev", "-c", "user.email=dev@example.com",
+                  "commit", "-qm", "from a clone"],
+                 ["push", "-q", "origin", "HEAD:main"]):
+        subprocess.run(["git", "-C", str(clone), *args], check=True, capture_output=True)
+    assert slugs(index.search(PARAPHRASE))[0] == "no-show"  # by meaning
+    assert slugs(index.search("technician"))[0] == "no-show"  # by words
+    # and a fresh process opening the index finds it caught up, vectors and all
+    again = SearchIndex(index.dir, Sheet(store))
+    assert again.open() == "current"
+    assert slugs(again.search(PARAPHRASE))[0] == "no-show"
+    again.close()
+
+
+def test_without_the_model_word_search_works_and_says_why(sheet, tmp_path):
+    broken = Meaning(model_dir=tmp_path / "no-model-here")
+    assert not broken.available and "could not be loaded" in broken.error
+    ix = SearchIndex(tmp_path / "ix", sheet, broken)
+    ix.open()
+    assert slugs(ix.search("box smashed"))[0] == "item-arrived-damaged"
+    assert ix.search(PARAPHRASE).hits == []
+    ix.close()
+    # the model back: the index built without vectors is rebuilt with them
+    ix = SearchIndex(tmp_path / "ix", sheet)
+    assert ix.open() == "rebuilt"
+    ix.close()
+
+
+def test_a_match_on_a_common_word_alone_is_not_confident(starter_index):
+    hits = starter_index.search("box came smashed").hits
+    assert hits[0].slug == "item-arrived-damaged" and hits[0].confident
+    weaker = [h for h in hits if not h.confident]
+    assert weaker, "nothing under 'more results'"
+    assert "cannot-log-in" not in [h.slug for h in hits if h.confident]
+    # the confident ones come first
+    flags = [h.confident for h in hits]
+    assert flags == sorted(flags, reverse=True)
+
+
+def test_the_page_puts_weaker_matches_behind_more_results(client):
+    from tests.conftest import login
+
+    login(client, "alice")
+    data = client.get("/api/search?q=box+came+smashed").get_json()
+    assert all("confident" in r for r in data["results"])
+    html = client.get("/?q=box+came+smashed").get_data(as_text=True)
+    confident, _, more = html.partition('id="more-results"')
+    assert "Item arrived damaged" in confident and "More results" in more
+
+
+def test_the_admin_sees_why_meaning_is_off(tmp_path):
+    from click.testing import CliRunner
+
+    from kb import create_app
+    from kb.cli import main
+    from kb.users import create_user
+    from tests.conftest import PASSWORD, SMALL_SHEET, login
+
+    seed = tmp_path / "seed"
+    for rel, text in SMALL_SHEET.items():
+        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
+        (seed / rel).write_text(text)
+    settings = {"INSTANCE_DIR": str(tmp_path / "instance"), "SEED_DIR": str(seed),
+                "TESTING": True, "MEANING_DIR": str(tmp_path / "no-model-here")}
+    app = create_app(settings)
+    db = app.extensions["kb_db"]
+    create_user(db, "adam", PASSWORD, role="admin")
+    create_user(db, "alice", PASSWORD, role="agent")
+    with app.test_client() as client:
+        login(client, "adam")
+        html = client.get("/?q=box+smashed").get_data(as_text=True)
+        assert "Search by meaning is off" in html and "could not be loaded" in html
+        assert "Item arrived damaged" in html  # words still find it
+    with app.test_client() as client:
+        login(client, "alice")
+        assert "Search by meaning is off" not in client.get("/").get_data(as_text=True)
+    app.extensions["kb"].index.close()
+    db.dispose()
+    result = CliRunner().invoke(main, [
+        "--data-dir", str(tmp_path / "content2"), "--index-dir", str(tmp_path / "index2"),
+        "init"], env={"KB_INSTANCE_DIR": str(tmp_path / "instance2"),
+                      "KB_MEANING_DIR": str(tmp_path / "no-model-here")})
+    assert result.exit_code == 0, result.output
+    assert "could not be loaded" in result.output  # stderr, shown with the output
