@@ -65,9 +65,10 @@ class Meaning:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not self.available or not texts:
             return out
-        for row, enc in enumerate(self._tokenizer.encode_batch(
-                [t or "" for t in texts], add_special_tokens=False)):
-            ids = enc.ids[:MAX_TOKENS]
+        for row, text in enumerate(texts):
+            # one text at a time: encode_batch starts a thread pool, which a forked
+            # server worker must not inherit
+            ids = self._tokenizer.encode(text or "", add_special_tokens=False).ids[:MAX_TOKENS]
             if not ids:
                 continue
             ids = np.clip(np.asarray(ids, dtype=np.int64), 0, self._table.shape[0] - 1)

@@ -78,13 +78,13 @@ _FILLER_WORDS = (
     "i me my mine you your yours it its we us our they them their he him his she her this "
     "that these those please hi hello thanks want wanted need needs get got can could would "
     "will just still some any thing things someone something about")
-# The final rank is BM25F + MEANING_WEIGHT x cosine similarity of the query's and the
-# entry's vectors (tuned on tests/relevance_*.tsv, see README). An entry no word
-# matched is ranked only if it is among the MEANING_CANDIDATES most similar ones
-# and at least MEANING_FLOOR similar: paraphrases, never noise.
-MEANING_WEIGHT = 100.0
+# The final rank is BM25F + MEANING_WEIGHT x how much more alike (cosine similarity)
+# an entry is to the query than the sheet's average entry (tuned on the sets in
+# tests/relevance_*.tsv, see README). An entry no word matched is ranked only if it
+# is among the MEANING_CANDIDATES most alike and MEANING_FLOOR above the average.
+MEANING_WEIGHT = 150.0
 MEANING_CANDIDATES = 10
-MEANING_FLOOR = 0.15
+MEANING_FLOOR = 0.1
 
 
 def _porter(word: str) -> str:
@@ -1002,6 +1002,10 @@ def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
         similar = _similarities(searcher, vector, shared)
         if similar is not None:
             eligible = _eligible(searcher, filter_query)
+            # Any two texts are somewhat alike to a bag of token vectors: what counts is
+            # how much more alike an entry is than the sheet's typical entry.
+            if eligible.any():
+                similar = np.maximum(similar - float(np.mean(similar[eligible])), 0.0)
             # the entries most alike in meaning join the words' matches
             pool = np.flatnonzero(eligible & (similar >= MEANING_FLOOR))
             if len(pool) > MEANING_CANDIDATES:

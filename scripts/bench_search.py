@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import Corpus, build_files  # noqa: E402
 
+from kb.meaning import Meaning  # noqa: E402
 from kb.search import SearchIndex  # noqa: E402
 from kb.sheet import Sheet  # noqa: E402
 from kb.store import ContentStore, Person  # noqa: E402
@@ -139,6 +140,14 @@ def bench(args: argparse.Namespace, base: Path) -> dict:
     figures.update(search_p50_ms=ms(pct(times, 0.5)), search_p95_ms=ms(pct(times, 0.95)),
                    search_max_ms=ms(max(times)),
                    queries_with_hits=f"{found}/{len(queries)}")
+    # the same queries ranked on words alone (the vectors stay, unused)
+    with_meaning = index.meaning
+    index.meaning = Meaning(enabled=False)
+    words_only, _ = run_queries()
+    index.meaning = with_meaning
+    figures.update(meaning=with_meaning.available,
+                   search_words_only_p50_ms=ms(pct(words_only, 0.5)),
+                   search_words_only_p95_ms=ms(pct(words_only, 0.95)))
     by_kind: dict[str, list[float]] = {"plain": [], "typing": []}
     for (_text, typing), t in zip(queries, times, strict=True):
         by_kind["typing" if typing else "plain"].append(t)
@@ -198,6 +207,8 @@ def print_table(f: dict) -> None:
          f"p50 {f['search_p50_ms']} ms, p95 {f['search_p95_ms']} ms, "
          f"max {f['search_max_ms']} ms ({f['queries_with_hits']} with hits)"),
         ("  typing (prefix) queries", f"p95 {f['search_typing_p95_ms']} ms"),
+        ("  the same on words alone", f"p50 {f['search_words_only_p50_ms']} ms, "
+                                      f"p95 {f['search_words_only_p95_ms']} ms"),
         ("single-entry write", f"p50 {f['write_p50_ms']} ms, p95 {f['write_p95_ms']} ms, "
                                f"max {f['write_max_ms']} ms"),
         ("write -> findable", f"p50 {f['write_to_findable_p50_ms']} ms, "

@@ -17,13 +17,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import re
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("generator", type=Path)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--http", action="store_true",
+                        help="time the queries against `kb serve` (one process, one client)")
     args = parser.parse_args(argv)
+    if args.http:
+        return over_http(args)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         pages = pages_from(args.generator, base)
@@ -107,6 +115,64 @@ def main(argv: list[str] | None = None) -> int:
           f"p50 {1000 * statistics.median(times):.1f} ms, "
           f"p95 {1000 * times[round(0.95 * (n - 1))]:.1f} ms")
     return 1 if empty or found < n else 0
+
+
+def over_http(args: argparse.Namespace) -> int:
+    """The pages imported, `kb reindex`, then `kb serve` (waitress, one process) asked
+    the queries one after another over HTTP with a personal token."""
+    from kb.db import Database
+    from kb.users import create_token, create_user
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        pages = pages_from(args.generator, base)
+        build(pages, base).close()
+        db = Database(f"sqlite:///{base / 'kb.sqlite'}")
+        create_user(db, "bench", "bench-password-1", role="agent")
+        token = create_token(db, "bench", "recall")
+        db.dispose()
+        env = dict(os.environ, KB_INSTANCE_DIR=str(base), PYTHONPATH=str(ROOT))
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "kb.cli", "reindex"], env=env, check=True,
+                       stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        reindex_s = time.perf_counter() - t0
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--workers", "1",
+                                   "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/api/search?q="
+        try:
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            times, empty = [], 0
+            queries = queries_for(pages, args.queries)
+            for n, (text, _) in enumerate(queries[:10] + queries):
+                request = urllib.request.Request(url + urllib.parse.quote(text),
+                                                 headers={"Authorization": f"Bearer {token}"})
+                t = time.perf_counter()
+                with urllib.request.urlopen(request) as response:
+                    data = json.load(response)
+                if n >= 10:  # the first ten only warm up
+                    times.append(time.perf_counter() - t)
+                    empty += not data["results"]
+            rss = next(int(line.split()[1]) / 1024 for line in
+                       Path(f"/proc/{server.pid}/status").read_text().splitlines()
+                       if line.startswith("VmHWM:"))
+        finally:
+            server.terminate()
+            server.wait()
+    times.sort()
+    n = len(times)
+    print(f"HTTP, one sequential client, {n} queries over {len(pages)} pages: {empty} empty; "
+          f"p50 {1000 * statistics.median(times):.1f} ms, "
+          f"p95 {1000 * times[round(0.95 * (n - 1))]:.1f} ms; kb reindex {reindex_s:.1f} s; "
+          f"server peak RSS {rss:.0f} MB")
+    return 1 if empty else 0
 
 
 if __name__ == "__main__":

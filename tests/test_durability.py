@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kb.meaning import Meaning
 from kb.search import SearchIndex
 from kb.sheet import Sheet
 from kb.store import ContentStore
@@ -56,8 +57,9 @@ def test_concurrent_processes_lose_nothing(repo):
     # the counter saw every accepted increment: no edit overwrote another
     increments = sum(1 for _, accepted, _ in outcomes for kind, _ in accepted if kind == "count")
     assert store.read(COUNTER).text == counter_text(increments)
-    # the index followed every write
-    ix = SearchIndex(index_dir, Sheet(store))
+    # the index followed every write (its word matches exactly: the meaning layer
+    # would add the look-alike entries of the other workers as weaker results)
+    ix = SearchIndex(index_dir, Sheet(store), Meaning(enabled=False))
     assert ix.open() == "current"
     for worker in range(WORKERS):
         assert [h.slug for h in ix.search(f"zq{worker}x{SAVES - 1}").hits] == [
@@ -98,5 +100,6 @@ def test_writer_killed_mid_save_leaves_a_sound_repository(repo, saves_before_kil
     indexed = {row["slug"] for row in ix.browse()}
     readable = {e.slug for e in sheet.entries()[0] if e.published}
     assert indexed == readable
-    assert [h.slug for h in ix.search("zafter").hits] == ["after"]
+    # (first: the meaning layer may add a look-alike entry after it)
+    assert [h.slug for h in ix.search("zafter").hits][:1] == ["after"]
     ix.close()
