@@ -128,7 +128,7 @@ def over_http(args: argparse.Namespace) -> int:
         pages = pages_from(args.generator, base)
         build(pages, base).close()
         db = Database(f"sqlite:///{base / 'kb.sqlite'}")
-        create_user(db, "bench", "bench-password-1", role="agent")
+        create_user(db, "bench", "Quiet-Harbour-Lamp-71", role="agent")
         token = create_token(db, "bench", "recall")
         db.dispose()
         env = dict(os.environ, KB_INSTANCE_DIR=str(base), PYTHONPATH=str(ROOT))
