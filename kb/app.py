@@ -55,7 +55,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["KB_FIRST_ADMIN_PASSWORD"] = first_password
 
     from kb.views import api, auth, curate, health, pages, phrasings, reports, setup
+    from kb.views.common import IdConverter
 
+    app.url_map.converters["int"] = IdConverter
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(curate.bp)

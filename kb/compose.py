@@ -41,6 +41,11 @@ def placeholders_in(*texts: str) -> list[str]:
     return list(seen)
 
 
+def one_line(text: str) -> str:
+    """Text for a one-line place (a subject): every run of white space is one space."""
+    return " ".join(text.split())
+
+
 def clean_values(values: dict[str, object] | None) -> dict[str, str]:
     """Keep string values for well-formed names; trim whitespace and length."""
     out = {}
@@ -104,8 +109,12 @@ class Email:
         return f"mailto:{quote(to)}?subject={quote(self.subject)}&body={quote(self.text)}"
 
     def to_eml(self, sender: str = "", to: str = "") -> bytes:
+        """A draft mail file. A header is one line: line breaks in the subject fold into
+        spaces; an address with a line break is refused (it could add headers)."""
+        if any(c in (sender + to) for c in "\r\n"):
+            raise ValueError("An email address cannot contain a line break.")
         msg = EmailMessage(policy=SMTP)
-        msg["Subject"] = self.subject
+        msg["Subject"] = one_line(self.subject)
         if sender:
             msg["From"] = sender
         if to:
@@ -164,7 +173,7 @@ def compose(
     missing = missing_in(names, filled_values, source, entry.title)
     # Markdown's two-space line breaks mean nothing in a pasted plain-text email.
     text = "\n".join(line.rstrip() for line in fill(source, filled_values).splitlines()) + "\n"
-    subject = fill(f"Re: {entry.title}", filled_values)
+    subject = one_line(fill(f"Re: {entry.title}", filled_values))
     return Email(
         subject=subject, text=text, html=render_filled(source, filled_values),
         missing=missing, placeholders=names,

@@ -39,6 +39,20 @@ ROLES = ("agent", "trainer", "admin")
 # Search ids are handed out in blocks above 2**40 (kb.usage_log): 64-bit on PostgreSQL;
 # SQLite's INTEGER is 64-bit already and must stay INTEGER to remain the row id.
 BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+MAX_ID = 2**63 - 1  # the largest integer SQLite (and PostgreSQL's BIGINT) can hold
+
+
+def as_id(value: object) -> int | None:
+    """A row id from a URL, form or JSON value; None when it cannot be one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        return None
+    return number if 0 < number <= MAX_ID else None
 
 
 def utcnow() -> dt.datetime:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from kb.db import Database, Proposal, User, utcnow
+from kb.db import Database, Proposal, User, as_id, utcnow
 from kb.entry import EntryError, parse_entry, update_text, with_review_defaults
 from kb.errors import KbError
 from kb.sheet import Sheet
@@ -29,6 +29,10 @@ _PEOPLE = (selectinload(Proposal.author), selectinload(Proposal.reviewer))
 
 class ProposalError(KbError, ValueError):
     """A proposal that cannot be made or reviewed as asked; says what to do."""
+
+
+class NoSuchProposal(ProposalError):
+    """The id names no proposal."""
 
 
 class StaleProposal(ProposalError):
@@ -66,10 +70,12 @@ def create(db: Database, sheet: Sheet, author: User, slug: str, text: str, reaso
 
 
 def get(db: Database, proposal_id: int) -> Proposal:
+    if as_id(proposal_id) is None:
+        raise NoSuchProposal(f"There is no proposal #{proposal_id}.")
     with db.session() as s:
         proposal = s.get(Proposal, proposal_id, options=_PEOPLE)
         if proposal is None:
-            raise ProposalError(f"There is no proposal #{proposal_id}.")
+            raise NoSuchProposal(f"There is no proposal #{proposal_id}.")
         return proposal
 
 

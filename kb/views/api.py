@@ -11,6 +11,7 @@ from kb import proposals as P
 from kb import usage
 from kb.auth import database, role_required
 from kb.compose import compose, phone_script
+from kb.db import as_id
 from kb.entry import (
     SLUG_RE,
     EntryError,
@@ -90,7 +91,7 @@ def event():
     search_id = body.get("search_id")
     usage.log_event(database(), current_user.id, "copy", slug,
                     str(body.get("version") or "") or None,
-                    int(search_id) if str(search_id or "").isdigit() else None)
+                    as_id(search_id))
     return jsonify(ok=True), 201
 
 
@@ -147,6 +148,14 @@ def _json_body() -> dict:
     return body
 
 
+def _text(body: dict, name: str) -> str | None:
+    """A field that must be a string (or absent / null); anything else is a 400."""
+    value = body.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    abort(400, description=f"'{name}' must be a string, not {type(value).__name__}.")
+
+
 def _entry_text(slug: str, body: dict, base=None) -> str:
     """The entry file from either `markdown` (the whole file) or entry fields."""
     if isinstance(body.get("markdown"), str):
@@ -158,8 +167,8 @@ def _entry_text(slug: str, body: dict, base=None) -> str:
         return text
     fields = {}
     for key in ("title", "category", "status", "owner", "last_reviewed", "answer", "phone"):
-        if body.get(key) is not None:
-            fields[key] = str(body[key])
+        if _text(body, key) is not None:
+            fields[key] = body[key]
         elif base is not None:
             fields[key] = fields_of(base)[key]
     for key in ("phrasings", "tags"):
@@ -190,7 +199,7 @@ def _current(slug: str):
 @role_required("agent")
 def create_proposal():
     body = _json_body()
-    slug = body.get("slug") or slugify(str(body.get("title", "")))
+    slug = _text(body, "slug") or slugify(_text(body, "title") or "")
     if not SLUG_RE.match(slug):
         abort(400, description="Give a 'title' (or a 'slug' of lowercase letters, digits, -).")
     base = _current(slug)
@@ -198,8 +207,9 @@ def create_proposal():
     text = _entry_text(slug, body, base)
     try:
         proposal = P.create(database(), services().sheet, current_user, slug, text,
-                            str(body.get("reason", "")),
-                            body.get("base_version", base.version if base else None), is_new)
+                            _text(body, "reason") or "",
+                            _text(body, "base_version") if "base_version" in body
+                            else base.version if base else None, is_new)
     except P.ProposalError as exc:
         abort(422, description=str(exc))
     return jsonify(id=proposal.id, slug=slug, status=proposal.status, is_new=is_new), 201
@@ -223,6 +233,7 @@ def put_entry(slug: str):
     if "base_version" not in body:
         abort(400, description="Send 'base_version': the version your edit started from "
                                "(null for a new entry).")
+    base_version = _text(body, "base_version")
     base = _current(slug)
     text = _entry_text(slug, body, base)
     if base is None:  # a new entry is owned and dated, so it falls due for review
@@ -231,8 +242,8 @@ def put_entry(slug: str):
     path = entry_path(slug)
     try:
         commit = services().sheet.write(
-            {path: text}, message=str(body.get("reason", "")),
-            author=person_of(current_user), expected={path: body["base_version"]})
+            {path: text}, message=_text(body, "reason") or "",
+            author=person_of(current_user), expected={path: base_version})
     except ConflictError as exc:
         current = services().store.read(path)
         return jsonify(

@@ -15,7 +15,7 @@ from flask import (
 from flask_login import current_user, logout_user
 
 from kb.auth import database, keep_session, public, role_required, safe_next, sign_in
-from kb.db import ROLES
+from kb.db import ROLES, as_id
 from kb.throttle import current_blocks, unlock, unlock_address
 from kb.users import (
     UserError,
@@ -107,10 +107,7 @@ def profile():
                 new_token = create_token(database(), current_user.username,
                                          request.form.get("label", ""))
             elif action == "revoke":
-                try:
-                    token_id = int(request.form.get("token_id", ""))
-                except ValueError:
-                    token_id = 0
+                token_id = as_id(request.form.get("token_id")) or 0
                 if not revoke_token(database(), current_user.id, token_id):
                     abort(404, description="You have no token with that number; it may "
                                            "already be revoked. Reload your profile page.")

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from flask import abort, make_response, render_template, request
+from werkzeug.routing import IntegerConverter
 
 from kb.checks import check_entry, rules_for
+from kb.db import MAX_ID
 from kb.entry import EntryError
 from kb.services import services
 from kb.store import StoreError
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in a route: a row id, so a number no database can hold is a 404
+    like any other id that does not exist."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def load_entry(slug: str):

@@ -38,6 +38,13 @@ def _entry_or_404(slug: str):
     return found
 
 
+def _proposal_or_404(pid: int):
+    try:
+        return P.get(database(), pid)
+    except P.NoSuchProposal as exc:
+        abort(404, description=f"{exc} Open it from the review queue or your proposals.")
+
+
 def _known_path(path: str) -> str:
     if is_entry_path(path) or path in SHEET_FILES.values():
         return path
@@ -112,7 +119,7 @@ def mine():
 @bp.route("/proposals/<int:pid>/resubmit", methods=["GET", "POST"])
 @role_required("agent")
 def resubmit(pid: int):
-    proposal = P.get(database(), pid)
+    proposal = _proposal_or_404(pid)
     if proposal.author_id != current_user.id:
         abort(403, description="Only the person who made a proposal can change it.")
     try:
@@ -154,7 +161,7 @@ def queue():
 @role_required("trainer")
 def review(pid: int):
     sheet = services().sheet
-    proposal = P.get(database(), pid)
+    proposal = _proposal_or_404(pid)
     path = entry_path(proposal.slug)
     error = None
     edited = proposal.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     redirect,
     render_template,
@@ -17,6 +18,7 @@ from flask_login import current_user
 from kb import phrasings, starter, usage
 from kb.auth import database, role_required
 from kb.compose import compose, fallbacks_in, phone_script, placeholders_in
+from kb.db import as_id
 from kb.entry import EntryError, entry_overdue
 from kb.history import side_by_side
 from kb.render import to_html
@@ -32,7 +34,7 @@ BROWSE_ALL = 400  # list every title on the empty search page up to this many en
 def _values() -> dict[str, str]:
     """Placeholder values from the query string (the compose form submits by GET)."""
     return {k: v for k, v in request.args.items()
-            if v and k not in ("q", "slug", "to", "sid", "view")}
+            if v and not k.startswith("_") and k not in ("q", "slug", "to", "sid", "view")}
 
 
 def _titles(slugs: list[str]) -> list[dict]:
@@ -125,15 +127,14 @@ def entry(slug: str):
                                       svc.defaults())
     overdue = entry_overdue(found)
     db = database()
-    sid = request.args.get("sid", "")
-    usage.log_event(db, current_user.id, "view", slug, found.version,
-                    int(sid) if sid.isdigit() else None)
+    sid = as_id(request.args.get("sid"))
+    usage.log_event(db, current_user.id, "view", slug, found.version, sid)
     learned = (phrasings.suggestions(db, svc.sheet, slug=slug)
                if current_user.can("trainer") else [])
     return render_template(
         "entry.html", entry=found, answer_html=to_html(found.answer), email=email,
         opening=opening, points=points, fields=_form_fields(found, svc), overdue=overdue,
-        query=request.args.get("q", ""), search_id=sid if sid.isdigit() else "",
+        query=request.args.get("q", ""), search_id=sid or "",
         changed=_changed_since_copied(found),
         favourite=slug in usage.favourites(db, current_user.id),
         eml_url=url_for("pages.eml", slug=found.slug, **values), learned=learned,
@@ -161,9 +162,13 @@ def _changed_since_copied(entry):
 def eml(slug: str):
     svc = services()
     found = load_entry(slug)
+    to = request.args.get("to", "")
+    if "\r" in to or "\n" in to:
+        abort(400, description="The To address cannot contain a line break. Type one "
+                               "address, or leave it empty and fill it in your mail program.")
     email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"), _values(),
                     svc.defaults())
     return Response(
-        email.to_eml(to=request.args.get("to", "")), mimetype="message/rfc822",
+        email.to_eml(to=to), mimetype="message/rfc822",
         headers={"Content-Disposition": f'attachment; filename="{found.slug}.eml"'},
     )
