@@ -142,6 +142,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
             "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
         )
+        if request.endpoint != "static":
+            # Pages and API answers carry what agents typed about customers and the
+            # sheet itself: no browser or proxy cache keeps a copy.
+            response.headers["Cache-Control"] = "no-store"
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            # Served over HTTPS: browsers refuse plain HTTP to this site for a year.
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
     return app

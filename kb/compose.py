@@ -29,6 +29,7 @@ from kb.render import to_html
 
 # group 1: the name; group 2: the optional fallback after "|" (no braces, one line)
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*([^{}|\n]*?)\s*)?\}\}")
+PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_VALUE_CHARS = 500
 
 
@@ -50,7 +51,7 @@ def clean_values(values: dict[str, object] | None) -> dict[str, str]:
     """Keep string values for well-formed names; trim whitespace and length."""
     out = {}
     for name, value in (values or {}).items():
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        if not isinstance(name, str) or not PLACEHOLDER_NAME.fullmatch(name):
             continue
         if value is None:
             continue

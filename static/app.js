@@ -162,13 +162,12 @@ function initCompose() {
   const preview = document.getElementById("preview");
   const plain = document.getElementById("plain");
   const mailto = document.getElementById("mailto");
-  const eml = document.getElementById("eml");
   const missingBox = document.getElementById("missing");
   const missingNames = document.getElementById("missing-names");
   const status = document.getElementById("copy-status");
   const copyButton = document.getElementById("copy");
   const anywayButton = document.getElementById("copy-anyway");
-  const inputs = [...form.querySelectorAll("input[name]")];
+  const inputs = [...form.querySelectorAll("input[name]:not([type=hidden])")];
   let latest = 0;
 
   function values() {
@@ -217,7 +216,6 @@ function initCompose() {
     document.getElementById("opening").innerHTML = data.phone_opening_html;
     document.getElementById("points").innerHTML = data.phone_html;
     mailto.href = data.mailto;
-    eml.href = article.dataset.eml + "?" + new URLSearchParams(vals);
     missingNames.textContent = data.missing.map(label).join(", ");
     missingBox.hidden = data.missing.length === 0;
     if (!data.missing.length) anywayButton.hidden = true;
@@ -251,7 +249,12 @@ function initCompose() {
 
   const later = debounce(update, 120);
   form.addEventListener("input", () => { saveDraft(); later(); });
-  form.addEventListener("submit", (event) => { event.preventDefault(); update(); });
+  form.addEventListener("submit", (event) => {
+    // "Download .eml" posts the form to the server, which sends the file back
+    if (event.submitter && event.submitter.id === "eml") return;
+    event.preventDefault();
+    update();
+  });
 
   async function writeClipboard(text, htmlText) {
     if (window.ClipboardItem && navigator.clipboard.write) {

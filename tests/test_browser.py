@@ -107,6 +107,33 @@ def test_type_pick_fill_and_copy(page):
     assert "<p>" in copied["text/html"] and "$25" in copied["text/html"]
 
 
+def test_eml_download_and_fill_in_keep_the_values_out_of_urls(page, browser, server):
+    seen = []
+    page.on("request", lambda request: seen.append(request.url))
+    page.goto("/e/refund-status")
+    keys_ready(page)
+    page.fill("input[name=customer_name]", "Ana Lima")
+    page.fill("input[name=amount]", "ORD-77123")
+    expect(page.locator("#preview")).to_contain_text("ORD-77123")
+    with page.expect_download() as download:
+        page.click("#eml")
+    text = Path(download.value.path()).read_text()
+    assert "Hello Ana Lima," in text and "ORD-77123" in text
+    expect(page.locator("#preview")).to_contain_text("ORD-77123")  # still on the page
+    assert not [u for u in seen if "ORD-77123" in u or "Ana" in u]
+
+    # without JavaScript, "Fill in" posts the form: the URL stays the entry's own
+    context = browser.new_context(java_script_enabled=False, base_url=server)
+    plain = context.new_page()
+    sign_in(plain, "alice")
+    plain.goto("/e/refund-status")
+    plain.fill("input[name=amount]", "ORD-77123")
+    plain.click("noscript button, button:has-text('Fill in')")
+    expect(plain.locator("#preview")).to_contain_text("ORD-77123")
+    assert plain.url == server + "/e/refund-status"
+    context.close()
+
+
 def test_copy_with_an_empty_placeholder_goes_to_the_field_first(page):
     page.goto("/e/item-arrived-damaged")
     keys_ready(page)

@@ -6,7 +6,7 @@ import email
 import email.policy
 import re
 
-from tests.conftest import TARA, csrf_from, entry_text
+from tests.conftest import TARA, csrf_from, entry_text, post_form
 
 
 def test_search_page_lists_the_sheet_when_empty(client):
@@ -42,8 +42,8 @@ def test_entry_page_shows_answer_phone_tags_and_review_date(client):
 
 
 def test_entry_page_flags_unfilled_placeholders_and_fills_given_ones(client):
-    html = client.get("/e/item-arrived-damaged?customer_name=Ana&item=lamp").get_data(
-        as_text=True)
+    html = post_form(client, "/e/item-arrived-damaged", {"customer_name": "Ana", "item": "lamp"}
+                     ).get_data(as_text=True)
     assert "Hello Ana," in html and "your lamp arrived" in html
     assert '<mark class="missing">{{ order_number }}</mark>' in html
     assert "Still to fill" in html
@@ -68,7 +68,9 @@ def test_entry_page_never_evaluates_entry_text_as_a_template(client, app):
 
 
 def test_eml_download_is_a_mail_draft(client):
-    response = client.get("/e/item-arrived-damaged/email.eml?customer_name=Zoë&agent_name=Sam")
+    response = post_form(client, "/e/item-arrived-damaged/email.eml",
+                         {"customer_name": "Zoë", "agent_name": "Sam"},
+                         page_url="/e/item-arrived-damaged")
     assert response.status_code == 200
     assert response.mimetype == "message/rfc822"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -108,10 +110,51 @@ def test_text_holding_an_invisible_marker_renders_composes_and_prints(client, tr
         "phone": f"- Say {marker}.", "phrasings": "where is my money", "tags": "refund",
         "category": "Returns and refunds", "status": "published"})
     assert saved.status_code == 302
-    html = client.get("/e/refund-status?amount=12").get_data(as_text=True)
+    html = post_form(client, "/e/refund-status", {"amount": "12"}).get_data(as_text=True)
     assert f"Your refund {marker} of 12." in html
     composed = client.post("/api/compose/refund-status", json={"amount": "12"})
     assert composed.status_code == 200
     assert f"Your refund {marker} of 12." in composed.get_json()["text"]
     printed = client.get("/print?category=Returns and refunds")
     assert printed.status_code == 200 and f"Your refund {marker} of" in printed.get_data(True)
+
+
+def test_typed_values_stay_out_of_every_url(client):
+    # the compose form posts; the page it answers links nowhere with the values in
+    html = post_form(client, "/e/item-arrived-damaged",
+                     {"customer_name": "Ana Lima", "order_number": "ORD-77123"}).get_data(True)
+    assert "Hello Ana Lima," in html
+    assert re.search(r'<form id="compose"[^>]*method="post"', html)
+    for url in re.findall(r'(?:href|action|formaction|data-[a-z-]+)="([^"]*)"', html):
+        if url.startswith("mailto:"):  # handed to the mail program, never fetched
+            continue
+        assert "ORD-77123" not in url and "Ana" not in url, url
+    # a link that carries values (an old bookmark, one passed around) fills nothing in
+    old = client.get("/e/item-arrived-damaged?customer_name=Ana+Lima").get_data(as_text=True)
+    assert "Hello Ana Lima," not in old
+    # the .eml is a POST of the same form, never a GET with the values in its URL
+    assert client.get("/e/item-arrived-damaged/email.eml?customer_name=Ana").status_code == 405
+    eml = post_form(client, "/e/item-arrived-damaged/email.eml",
+                    {"order_number": "ORD-77123", "to": "ana@example.com"},
+                    page_url="/e/item-arrived-damaged")
+    msg = email.message_from_bytes(eml.data, policy=email.policy.default)
+    assert msg["To"] == "ana@example.com" and "ORD-77123" in msg.get_body(("plain",)).get_content()
+
+
+def test_pages_and_api_answers_are_never_cached(client, app):
+    for url in ("/", "/e/refund-status", "/api/search?q=refund", "/print", "/review-due",
+                "/api/entries/refund-status"):
+        assert client.get(url).headers.get("Cache-Control") == "no-store", url
+    composed = client.post("/api/compose/refund-status", json={"customer_name": "Ana"})
+    assert composed.headers["Cache-Control"] == "no-store"
+    assert client.get("/login").headers["Cache-Control"] == "no-store"
+    static = client.get("/static/app.js")
+    assert static.headers.get("Cache-Control") != "no-store"
+    static.close()
+    assert "Strict-Transport-Security" not in client.get("/").headers
+
+
+def test_hsts_when_the_session_cookie_is_https_only(client, app):
+    app.config["SESSION_COOKIE_SECURE"] = True
+    response = client.get("/login")
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"

@@ -17,7 +17,7 @@ from flask_login import current_user
 
 from kb import phrasings, starter, usage
 from kb.auth import database, role_required
-from kb.compose import compose, fallbacks_in, phone_script, placeholders_in
+from kb.compose import PLACEHOLDER_NAME, compose, fallbacks_in, phone_script, placeholders_in
 from kb.db import as_id
 from kb.entry import EntryError, entry_overdue
 from kb.history import side_by_side
@@ -32,9 +32,13 @@ BROWSE_ALL = 400  # list every title on the empty search page up to this many en
 
 
 def _values() -> dict[str, str]:
-    """Placeholder values from the query string (the compose form submits by GET)."""
-    return {k: v for k, v in request.args.items()
-            if v and not k.startswith("_") and k not in ("q", "slug", "to", "sid", "view")}
+    """Placeholder values typed into the compose form. The form is POSTed, never sent
+    by GET: what an agent types about a customer stays out of URLs, and so out of
+    browser history, server logs and links passed around."""
+    if request.method != "POST":
+        return {}
+    return {k: v for k, v in request.form.items()
+            if v and PLACEHOLDER_NAME.fullmatch(k) and k not in ("csrf_token", "to")}
 
 
 def _titles(slugs: list[str]) -> list[dict]:
@@ -91,7 +95,7 @@ def _offer_start(db) -> bool:
     return starter.should_offer(db, services().store, current_app.config["SEED_DIR"])
 
 
-def _form_fields(entry, svc):
+def _form_fields(entry, svc, values: dict[str, str]):
     """The placeholders the compose form asks for, with labels and defaults."""
     known = svc.sheet.placeholders()
     defaults = svc.defaults()
@@ -108,16 +112,17 @@ def _form_fields(entry, svc):
             "name": name,
             "label": info.get("label") or name.replace("_", " ").capitalize(),
             "example": info.get("example", ""),
-            "value": request.args.get(name, defaults.get(name, "")),
+            "value": values.get(name, defaults.get(name, "")),
             "known": name in known,
             "fallback": fallbacks.get(name, ""),
         })
     return fields
 
 
-@bp.get("/e/<slug>")
+@bp.route("/e/<slug>", methods=["GET", "POST"])
 @role_required("agent")
 def entry(slug: str):
+    """The entry; a POST (the compose form without JavaScript) shows it filled in."""
     svc = services()
     found = load_entry(slug)
     values = _values()
@@ -128,16 +133,17 @@ def entry(slug: str):
     overdue = entry_overdue(found)
     db = database()
     sid = as_id(request.args.get("sid"))
-    usage.log_event(db, current_user.id, "view", slug, found.version, sid)
+    if request.method == "GET":  # filling in the form is not another view
+        usage.log_event(db, current_user.id, "view", slug, found.version, sid)
     learned = (phrasings.suggestions(db, svc.sheet, slug=slug)
                if current_user.can("trainer") else [])
     return render_template(
         "entry.html", entry=found, answer_html=to_html(found.answer), email=email,
-        opening=opening, points=points, fields=_form_fields(found, svc), overdue=overdue,
+        opening=opening, points=points, fields=_form_fields(found, svc, values), overdue=overdue,
         query=request.args.get("q", ""), search_id=sid or "",
         changed=_changed_since_copied(found),
         favourite=slug in usage.favourites(db, current_user.id),
-        eml_url=url_for("pages.eml", slug=found.slug, **values), learned=learned,
+        learned=learned,
     )
 
 
@@ -157,12 +163,13 @@ def _changed_since_copied(entry):
     return side_by_side(before, after)
 
 
-@bp.get("/e/<slug>/email.eml")
+@bp.post("/e/<slug>/email.eml")
 @role_required("agent")
 def eml(slug: str):
+    """The email as a draft file, from the compose form's values (POSTed: see _values)."""
     svc = services()
     found = load_entry(slug)
-    to = request.args.get("to", "")
+    to = request.form.get("to", "")
     if "\r" in to or "\n" in to:
         abort(400, description="The To address cannot contain a line break. Type one "
                                "address, or leave it empty and fill it in your mail program.")
