@@ -155,6 +155,9 @@ def split_front_matter(text: str) -> tuple[str, str]:
 MAX_REVIEW_DAYS = 3650  # ten years
 EARLIEST_REVIEW = dt.date(1970, 1, 1)
 MAX_DEPTH = 10  # nesting of lists and mappings in the front matter
+# One entry file, front matter and all. The longest starter entry is under 3 KB; a
+# bigger file is a paste gone wrong, and would slow every search that finds it.
+MAX_ENTRY_BYTES = 64 * 1024
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -238,6 +241,11 @@ def parse_entry(slug: str, text: str, version: str | None = None, *,
     repository (`lenient`, where a `git push` may have put anything), a bad
     review date or interval is dropped and listed in `warnings` instead, so
     the entry stays in the sheet while its file names the problem."""
+    size = len(text.encode("utf-8", "replace"))
+    if size > MAX_ENTRY_BYTES:
+        raise EntryError(f"it is {size / 1024:,.0f} KB; an entry is at most "
+                         f"{MAX_ENTRY_BYTES // 1024} KB. Shorten the answer, or split it into "
+                         "entries for each situation")
     front_text, body = split_front_matter(text)
     try:
         meta = load_yaml(front_text) or {}

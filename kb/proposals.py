@@ -18,6 +18,7 @@ from kb.sheet import Sheet
 from kb.store import ConflictError, entry_path
 from kb.users import person_of
 
+MAX_PENDING = 20  # proposals one person may have waiting for review at once
 PENDING, APPROVED, REJECTED, CHANGES = "pending", "approved", "rejected", "changes_requested"
 LABELS = {PENDING: "waiting for review", APPROVED: "approved", REJECTED: "rejected",
           CHANGES: "changes requested", "withdrawn": "withdrawn"}
@@ -55,6 +56,7 @@ def create(db: Database, sheet: Sheet, author: User, slug: str, text: str, reaso
     if not reason.strip():
         raise ProposalError("Say why in a few words: the reason goes into the history.")
     check_text(slug, text)
+    _check_pending(db, author)
     current = sheet.store.version_of(entry_path(slug))
     if is_new and current is not None:
         raise ProposalError(f"There is already an entry called '{slug}'. Suggest an edit to it, "
@@ -67,6 +69,15 @@ def create(db: Database, sheet: Sheet, author: User, slug: str, text: str, reaso
         s.add(proposal)
         s.commit()
         return get(db, proposal.id)
+
+
+def _check_pending(db: Database, author: User) -> None:
+    with db.session() as s:
+        waiting = s.scalar(select(func.count(Proposal.id)).where(
+            Proposal.author_id == author.id, Proposal.status == PENDING)) or 0
+    if waiting >= MAX_PENDING:
+        raise ProposalError(f"You have {waiting} proposals waiting for review, the most one "
+                            "person can have. Wait for a trainer to review some of them.")
 
 
 def get(db: Database, proposal_id: int) -> Proposal:
@@ -162,6 +173,7 @@ def resubmit(db: Database, sheet: Sheet, proposal_id: int, author: User, text: s
     if proposal.status != CHANGES:
         raise ProposalError("Only a proposal sent back for changes can be resubmitted.")
     check_text(proposal.slug, text)
+    _check_pending(db, author)
     with db.session() as s:
         row = s.get(Proposal, proposal_id)
         row.text, row.reason, row.status, row.updated_at = text, reason.strip() or row.reason, \

@@ -45,13 +45,14 @@ from whoosh.support.levenshtein import distance as edit_distance
 from whoosh.writing import MERGE_SMALL
 
 from kb import meaning as kb_meaning
-from kb.entry import Entry
+from kb.entry import Entry, review_due
 from kb.sheet import SYNONYMS, Problem, Sheet
 from kb.store import is_entry_path, slug_of
 
 log = logging.getLogger("kb")
 RETRY_SECONDS = 30.0  # a failed background rebuild is tried again after this long
-SCHEMA_VERSION = 9  # 7: plain segment files; 8: doubled consonants; 9: meaning vectors
+# 7: plain segment files; 8: doubled consonants; 9: meaning vectors; 10: owner, due date
+SCHEMA_VERSION = 10
 STATE_FILE = "kb-state.json"
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 12
@@ -117,6 +118,9 @@ def _schema() -> Schema:
         status=ID(stored=True),
         meta=STORED(),
         meaning=COLUMN(whoosh_columns.FixedBytesColumn(kb_meaning.DIM * 2)),  # float16
+        # the reports page through these instead of reading every entry file
+        owner=ID(stored=True),
+        due=ID(sortable=True),  # ISO date of the next review: text order is date order
     )
 
 
@@ -764,6 +768,49 @@ class SearchIndex:
         self.ensure_fresh()
         return self.error is None
 
+    def due_between(self, start: dt.date | None, end: dt.date, *,
+                    owners: Iterable[str] = (), offset: int = 0,
+                    limit: int = 100) -> tuple[list[str], int]:
+        """Slugs of published entries due for review from `start` (None: any time
+        before) up to but not including `end`, earliest first, one page of them;
+        and how many there are in all. Only that page is read from the index."""
+        owners = [o for o in owners if o]
+        if self._healthy():
+            query = Q.TermRange("due", start.isoformat() if start else None, end.isoformat(),
+                                endexcl=True)
+            if owners:
+                query = Q.And([query, Q.Or([Q.Term("owner", o) for o in owners])])
+            try:
+                with self._read_lock:
+                    hits = self._searcher().search(query, limit=offset + limit, sortedby="due")
+                    return [h["slug"] for h in hits[offset:offset + limit]], len(hits)
+            except Exception as exc:
+                self._trouble(exc)
+        due = sorted((review_due(e), e.slug) for e in self._published()
+                     if review_due(e) and (not start or review_due(e) >= start)
+                     and review_due(e) < end and (not owners or e.owner in owners))
+        return [slug for _, slug in due[offset:offset + limit]], len(due)
+
+    def published_slugs(self, *, category: str | None = None, tag: str | None = None,
+                        limit: int = 100) -> tuple[list[str], int]:
+        """Up to `limit` published slugs (of one category or tag), by category then
+        slug, and how many there are in all."""
+        if self._healthy():
+            filters = [Q.Every()]
+            if category:
+                filters.append(Q.Term("category", category))
+            if tag:
+                filters.append(Q.Term("tags", tag.lower()))
+            try:
+                with self._read_lock:
+                    hits = self._searcher().search(Q.And(filters), limit=limit,
+                                                   sortedby=["category", "slug"])
+                    return [h["slug"] for h in hits], len(hits)
+            except Exception as exc:
+                self._trouble(exc)
+        chosen = sorted((e.category, e.slug) for e in self._published(tag, category))
+        return [slug for _, slug in chosen[:limit]], len(chosen)
+
     def browse(self, tag: str | None = None, category: str | None = None) -> list[dict]:
         """Stored fields of every published entry (for lists and filters), by title."""
         rows = None
@@ -1122,7 +1169,7 @@ def _document(entry: Entry, meaning: kb_meaning.Meaning | None = None) -> dict:
     if meaning is not None and meaning.available:
         text = kb_meaning.entry_text(entry.title, entry.phrasings, entry.answer)
         vector = {"meaning": meaning.embed([text])[0].astype(np.float16).tobytes()}
-    return {
+    doc = {
         **vector,
         "slug": entry.slug,
         "title": entry.title,
@@ -1136,6 +1183,12 @@ def _document(entry: Entry, meaning: kb_meaning.Meaning | None = None) -> dict:
         "meta": {"last_reviewed": entry.last_reviewed.isoformat() if entry.last_reviewed else None,
                  "every": entry.review_every_days},
     }
+    due = review_due(entry)
+    if due is not None:
+        doc["due"] = due.isoformat()
+    if entry.owner:
+        doc["owner"] = entry.owner
+    return doc
 
 
 def _matches(word: str, query_stems: set[str]) -> bool:

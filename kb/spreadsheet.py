@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +35,10 @@ from kb.sheet import Sheet
 from kb.store import Person, entry_path, slug_of
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# An .xlsx is a zip: a small file can unpack to gigabytes. A real cheat sheet of
+# 20,000 complaints with long answers unpacks to well under this.
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+MAX_ROWS = 20_000
 MAX_ANSWER_CHARS = 20_000
 MAX_COMPLAINT_CHARS = 300
 _HEADER_SEARCH_ROWS = 10  # a title or a note above the header row is common in old sheets
@@ -215,8 +220,12 @@ def _decode(raw: bytes, name: str) -> str:
 
 def _csv_table(text: str, name: str, delimiter: str) -> list[list[str]]:
     try:
-        return [[restore_cell(c) for c in r]
-                for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+        table = []
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            if len(table) >= MAX_ROWS + _HEADER_SEARCH_ROWS:
+                raise _too_many_rows(name)
+            table.append([restore_cell(c) for c in row])
+        return table
     except csv.Error as exc:
         raise SpreadsheetError(
             f"{name} is not readable as CSV ({exc}). Open it in your spreadsheet program and "
@@ -244,9 +253,32 @@ def _read_csv(raw: bytes, name: str) -> tuple[list[str], Rows]:
     raise first_error
 
 
+def _too_many_rows(name: str) -> SpreadsheetError:
+    return SpreadsheetError(
+        f"{name} has more than {MAX_ROWS:,} rows, the most one import takes. Split it into "
+        "smaller files and import them one after the other.")
+
+
+def _check_unpacked_size(path: Path, name: str) -> None:
+    """Refuse a workbook that would unpack to more than MAX_UNPACKED_BYTES, before
+    openpyxl opens it. The sizes come from the zip's directory, and reading a member
+    never yields more than its stated size, so they cannot understate it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a readable zip: openpyxl's error below says so
+    if total > MAX_UNPACKED_BYTES:
+        raise SpreadsheetError(
+            f"{name} unpacks to {total / 1024 / 1024:,.0f} MB; the limit is "
+            f"{MAX_UNPACKED_BYTES // 1024 // 1024} MB. Save only the sheet with the complaints "
+            "(no pictures or other sheets), or split it into smaller files.")
+
+
 def _read_xlsx(path: Path, name: str) -> tuple[list[str], Rows]:
     from openpyxl import load_workbook
 
+    _check_unpacked_size(path, name)
     try:
         with warnings.catch_warnings():
             # Real workbooks carry features openpyxl only warns about (data validation...).
@@ -265,7 +297,11 @@ def _read_xlsx(path: Path, name: str) -> tuple[list[str], Rows]:
         sheet.reset_dimensions()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+            table = []
+            for row in sheet.iter_rows(values_only=True):
+                if len(table) >= MAX_ROWS + _HEADER_SEARCH_ROWS:
+                    raise _too_many_rows(name)
+                table.append([_cell_text(v) for v in row])
     except SpreadsheetError:
         raise
     except Exception as exc:

@@ -23,13 +23,16 @@ from flask_login import current_user
 from kb import usage
 from kb.auth import database, role_required, safe_next
 from kb.compose import render_filled
-from kb.entry import entry_overdue, review_due
+from kb.entry import EntryError, review_due
 from kb.openapi import spec
 from kb.services import services
 from kb.store import ConflictError
 from kb.users import person_of
 
 bp = Blueprint("reports", __name__)
+
+REVIEW_PAGE = 100  # overdue entries per page of /review-due
+PRINT_LIMIT = 500  # entries on one printed sheet (about 250 pages); pick a category for more
 
 
 @bp.get("/gaps")
@@ -65,28 +68,44 @@ def usage_report():
 @bp.get("/review-due")
 @role_required("agent")
 def review_due_list():
-    entries, _ = services().sheet.entries()
+    """Overdue entries, a page at a time, earliest first and grouped by owner; then
+    those due within 30 days. Read from the search index, not from every file, so
+    a sheet of any size answers at once."""
+    svc = services()
     mine = request.args.get("mine") == "1"
-    rows = []
-    for e in entries:
-        if not e.published:
-            continue
-        since = entry_overdue(e)
-        if since is None:
-            continue
-        if mine and e.owner not in (current_user.username, current_user.name):
-            continue
-        rows.append({"entry": e, "since": since})
-    rows.sort(key=lambda x: x["since"])
+    owners = (current_user.username, current_user.name) if mine else ()
+    page = _page_number()
+    today = dt.date.today()
+    slugs, count = svc.index.due_between(None, today, owners=owners,
+                                         offset=(page - 1) * REVIEW_PAGE, limit=REVIEW_PAGE)
     by_owner: dict[str, list] = {}
-    for row in rows:
-        by_owner.setdefault(row["entry"].owner or "(no owner)", []).append(row)
-    upcoming = sorted(
-        (e for e in entries if e.published and entry_overdue(e) is None and review_due(e)
-         and review_due(e) <= dt.date.today() + dt.timedelta(days=30)),
-        key=review_due)
-    return render_template("review_due.html", by_owner=by_owner, mine=mine, count=len(rows),
-                           upcoming=upcoming, review_due=review_due)
+    for e in _entries(slugs):
+        by_owner.setdefault(e.owner or "(no owner)", []).append(
+            {"entry": e, "since": review_due(e).isoformat()})
+    soon, soon_count = svc.index.due_between(today, today + dt.timedelta(days=31),
+                                             owners=owners, limit=REVIEW_PAGE)
+    return render_template("review_due.html", by_owner=by_owner, mine=mine, count=count,
+                           upcoming=_entries(soon), upcoming_count=soon_count,
+                           review_due=review_due, page=page,
+                           pages=max(1, -(-count // REVIEW_PAGE)))
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    return max(1, min(int(raw), 1_000_000)) if raw.isascii() and raw.isdigit() else 1
+
+
+def _entries(slugs: list[str]) -> list:
+    """The entries of a page of slugs, skipping any that went away meanwhile."""
+    out = []
+    for slug in slugs:
+        try:
+            found = services().sheet.entry(slug)
+        except EntryError:
+            continue
+        if found is not None and found.published and review_due(found) is not None:
+            out.append(found)
+    return out
 
 
 @bp.post("/e/<slug>/reviewed")
@@ -113,19 +132,31 @@ def mark_reviewed(slug: str):
 @bp.get("/print")
 @role_required("agent")
 def printable():
-    entries, _ = services().sheet.entries()
+    """The sheet to print: one category or tag, or the whole sheet, at most
+    PRINT_LIMIT entries (a note says so when there are more)."""
+    svc = services()
     category = request.args.get("category") or None
-    chosen = [e for e in entries if e.published and (category is None or e.category == category)]
+    tag = request.args.get("tag") or None
+    slugs, total = svc.index.published_slugs(category=category, tag=tag, limit=PRINT_LIMIT)
+    chosen = []
+    for slug in slugs:
+        try:
+            found = svc.sheet.entry(slug)
+        except EntryError:
+            continue
+        if found is not None and found.published:
+            chosen.append(found)
     chosen.sort(key=lambda e: (e.category.lower(), e.title.lower()))
-    categories = sorted({e.category for e in entries if e.published and e.category})
-    sheet = services().sheet
-    values = services().defaults()  # company name and the printing agent's own name
+    categories = svc.index.facets()["categories"]
+    sheet = svc.sheet
+    values = svc.defaults()  # company name and the printing agent's own name
 
     def render(text: str):  # other placeholders stay visible, marked as blanks to fill
         return render_filled(text, values)
 
     return render_template(
-        "print.html", entries=chosen, category=category, categories=categories,
+        "print.html", entries=chosen, category=category, tag=tag, categories=categories,
+        total=total, limit=PRINT_LIMIT,
         render=render, greeting=render(sheet.part("greeting")),
         closing=render(sheet.part("closing")), opening=render(sheet.part("phone_opening")),
         today=dt.date.today())
