@@ -52,8 +52,9 @@ def test_an_oversized_entry_is_refused_on_every_write_path(app, client, trainer,
     # a spreadsheet row
     sheet_file = tmp_path / "big.csv"
     with open(sheet_file, "w", newline="") as handle:
+        # each cell under 20,000 characters, the two together over 64 KB
         csv.writer(handle).writerows([["Complaint", "Answer", "Phone"],
-                                      ["Huge", "€ " * 9_000, "€ " * 9_000],  # under 20,000 characters each
+                                      ["Huge", "€ " * 9_000, "€ " * 9_000],
                                       ["Small", "Fine.", ""]])
     report = import_sheet(svc.sheet, sheet_file, author=TARA, message="import")
     assert report.created == ["small"]
