@@ -41,7 +41,8 @@ def spec() -> dict[str, Any]:
                     "tags": {"type": "array", "items": {"type": "string"}},
                     "matched_phrasing": {"type": "string", "nullable": True},
                     "confident": {"type": "boolean",
-                                  "description": "a sure match (only ever the first result)"},
+                                  "description": "scores near the best; weaker results are "
+                                  "shown behind 'More results'"},
                     "last_reviewed": {"type": "string", "nullable": True},
                     "review_due_since": {"type": "string", "nullable": True}}},
                 "EntryFields": {"type": "object", "properties": {
@@ -73,8 +74,8 @@ def spec() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "properties": {
                     "query": {"type": "string"}, "total": {"type": "integer"},
                     "did_you_mean": {"type": "string", "nullable": True},
-                    "confident": {"type": "boolean", "description": "some result is a sure "
-                                  "match; if not, pages offer to propose an entry"},
+                    "confident": {"type": "boolean", "description": "the first result is a "
+                                  "sure match; if not, pages offer to propose an entry"},
                     "search_id": {"type": "integer", "nullable": True},
                     "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                 }}), **errors}}},

@@ -75,6 +75,9 @@ PREFIX_WEIGHT = 0.6
 # the page also offers to propose an entry. Scores grow with the sheet; the ratio does not.
 CONFIDENT_COVER = 0.5
 CONFIDENT_LEAD = 1.2
+# The list shows the results scoring at least this share of the best one; weaker ones
+# (a common word alone, a faint likeness) wait behind "More results".
+SHOWN_SHARE = 0.6
 _FILLER_WORDS = (
     "i me my mine you your yours it its we us our they them their he him his she her this "
     "that these those please hi hello thanks want wanted need needs get got can could would "
@@ -185,11 +188,12 @@ class Results:
     corrections: dict[str, str] = field(default_factory=dict)
     words: list[str] = field(default_factory=list)  # stems of the words as typed, for logs
     rebuilding: bool = False  # the index is being rebuilt: a simpler search answered
+    sure: bool = False  # the first result is a sure answer (see mark_confident)
 
     @property
     def confident(self) -> bool:
-        """Whether some result is a sure match; if not, the page offers a new entry."""
-        return any(h.confident for h in self.hits)
+        """Whether the first result is a sure match; if not, the page offers a new entry."""
+        return self.sure
 
     def to_dict(self) -> dict:
         out = {
@@ -554,7 +558,9 @@ class SearchIndex:
                 else best_fragment(e.answer, query_stems),
                 category=e.category, tags=e.tags, matched_phrasing=phrasing,
                 meta=_document(e)["meta"]))
-        return Results(text, hits, len(scored), words=sorted(query_stems), rebuilding=True)
+        hits, sure = mark_confident(hits, sorted(query_stems))
+        return Results(text, hits, len(scored), words=sorted(query_stems), rebuilding=True,
+                       sure=sure)
 
     def _published(self, tag: str | None = None, category: str | None = None) -> list[_Row]:
         """A small row per published entry, kept per file version, so that scanning
@@ -606,10 +612,11 @@ class SearchIndex:
             vector = self.meaning.embed([" ".join(corrected)])[0]
         ranked, total = _top_documents(searcher, query, Q.And(filters) if filters else None,
                                        limit, self._shared, vector)
-        out = mark_confident([self._hit(searcher.stored_fields(doc), score, query_stems)
-                              for doc, score in ranked],
-                             stems(" ".join(corrected)), self.synonym_groups())
-        return Results(text, out, total, did_you_mean, corrections, stems(" ".join(words)))
+        out, sure = mark_confident([self._hit(searcher.stored_fields(doc), score, query_stems)
+                                    for doc, score in ranked],
+                                   stems(" ".join(corrected)), self.synonym_groups())
+        return Results(text, out, total, did_you_mean, corrections, stems(" ".join(words)),
+                       sure=sure)
 
     def matching_slugs(self, text: str) -> set[str]:
         """Every entry the query matches, ranked or not (for recall checks)."""
@@ -888,13 +895,19 @@ def _filler() -> frozenset[str]:
 
 
 def mark_confident(hits: list[Hit], word_stems: list[str],
-                   synonym_groups: Iterable[tuple[tuple[str, ...], ...]] = ()) -> list[Hit]:
-    """The one place that decides whether the top result is a confident answer: what it
-    is about holds at least half of the customer's words (a synonym or the start of a
-    half-typed word counts), and it scores clearly above the next result."""
+                   synonym_groups: Iterable[tuple[tuple[str, ...], ...]] = (),
+                   ) -> tuple[list[Hit], bool]:
+    """The one place that decides which results are confident and whether the first is
+    a sure answer. Confident: scoring at least SHOWN_SHARE of the best (the first always
+    is). Sure: what the first is about holds at least half of the customer's words (a
+    synonym or the start of a half-typed word counts), and it scores clearly above the
+    next result."""
+    if hits:
+        floor = SHOWN_SHARE * hits[0].score
+        hits = [replace(h, confident=(i == 0 or h.score >= floor)) for i, h in enumerate(hits)]
     words = [w for w in dict.fromkeys(word_stems) if w not in _filler()]
     if not hits or not words:
-        return hits
+        return hits, False
     top = hits[0]
     about = set(stems(" ".join([top.title, top.matched_phrasing or "", *top.tags])))
     for group in synonym_groups:
@@ -906,9 +919,7 @@ def mark_confident(hits: list[Hit], word_stems: list[str],
 
     cover = sum(1 for w in words if covered(w)) / len(words)
     second = hits[1].score if len(hits) > 1 else 0.0
-    if cover >= CONFIDENT_COVER and top.score >= CONFIDENT_LEAD * second:
-        hits[0] = replace(top, confident=True)
-    return hits
+    return hits, cover >= CONFIDENT_COVER and top.score >= CONFIDENT_LEAD * second
 
 
 def _leaves(query) -> Iterable:

@@ -27,16 +27,22 @@ function initSearch() {
   let latest = 0;          // the newest request sent; older answers are dropped
   let selected = -1;
 
+  const moreBox = document.getElementById("more-results");
+  const moreList = document.getElementById("more");
+
+  // the sure results, then the weaker ones: arrowing past the last sure one opens "More"
+  function links() {
+    return [...list.querySelectorAll("li a"), ...(moreBox.hidden ? [] : moreList.querySelectorAll("li a"))];
+  }
+
   function select(i) {
-    const items = list.querySelectorAll("li a");
+    const items = links();
     if (!items.length) { selected = -1; return; }
     selected = Math.max(0, Math.min(i, items.length - 1));
+    if (moreList.contains(items[selected])) moreBox.open = true;
     items.forEach((a, j) => a.classList.toggle("selected", j === selected));
     items[selected].scrollIntoView({block: "nearest"});
   }
-
-  const moreBox = document.getElementById("more-results");
-  const moreList = document.getElementById("more");
 
   function render(data, q) {
     list.replaceChildren();
@@ -76,7 +82,7 @@ function initSearch() {
       propose.href = propose.dataset.base + "?phrasing=" + encodeURIComponent(q.trim());
       document.getElementById("propose-q").textContent = q.trim();
       // offered whenever no result is a sure match, not only when there is none
-      const sure = data.results.some((hit) => hit.confident);
+      const sure = data.confident;
       document.getElementById("propose").hidden = sure || !q.trim();
       document.getElementById("propose-why").textContent = data.results.length ? "No sure match." : "";
     }
@@ -125,7 +131,7 @@ function initSearch() {
     if (event.key === "ArrowDown") { event.preventDefault(); select(selected + 1); }
     else if (event.key === "ArrowUp") { event.preventDefault(); select(selected - 1); }
     else if (event.key === "Enter") {
-      const items = list.querySelectorAll("li a");
+      const items = links();
       if (selected >= 0 && items[selected]) { event.preventDefault(); items[selected].click(); }
     }
   });

@@ -172,11 +172,14 @@ def test_a_placeholder_fallback_fills_an_empty_field(page, app):
 def test_arrow_keys_move_the_selection(page):
     page.goto("/")
     page.locator("#q").press_sequentially("refund smashed", delay=10)
-    links = page.locator("#results li a")
+    # one sure result; the other waits behind "More results", which ArrowDown opens
+    links = page.locator("#results li a, #more li a")
     expect(links).to_have_count(2)
+    expect(page.locator("#more-results")).not_to_have_attribute("open", "")
     expect(links.nth(0)).to_have_class("selected")
     page.locator("#q").press("ArrowDown")
     expect(links.nth(1)).to_have_class("selected")
+    expect(links.nth(1)).to_be_visible()
     expect(links.nth(0)).not_to_have_class("selected")
     second = links.nth(1).get_attribute("href")
     page.locator("#q").press("Enter")
