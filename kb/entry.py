@@ -266,21 +266,21 @@ def parse_entry(slug: str, text: str, version: str | None = None, *,
     status = _scalar(meta.get("status"), "status").lower() or "published"
     if status not in STATUSES:
         raise EntryError(f"status '{status[:40]}' is not one of: {', '.join(STATUSES)}")
-    warnings = []
-    try:
-        reviewed = check_last_reviewed(meta.get("last_reviewed"))
-    except EntryError as exc:
-        if not lenient:
-            raise
-        reviewed = None
-        warnings.append(f"{exc}; it is ignored until fixed")
-    try:
-        interval = check_review_every(meta.get("review_every_days"))
-    except EntryError as exc:
-        if not lenient:
-            raise
-        interval = None
-        warnings.append(f"{exc}; it is ignored until fixed")
+    warnings: list[str] = []
+
+    def checked(check, value):
+        """A bad review field refuses a write; read leniently (a pushed file) it is
+        dropped and named, so the entry stays in search."""
+        try:
+            return check(value)
+        except EntryError as exc:
+            if not lenient:
+                raise
+            warnings.append(f"{exc}; it is ignored until fixed")
+            return None
+
+    reviewed = checked(check_last_reviewed, meta.get("last_reviewed"))
+    interval = checked(check_review_every, meta.get("review_every_days"))
     answer, phone = split_body(body)
     if not answer.strip():
         raise EntryError("the answer is empty: write the email answer below the front matter")

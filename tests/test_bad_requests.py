@@ -14,7 +14,7 @@ import pytest
 from kb import create_app
 from kb.proposals import create as create_proposal
 from kb.users import create_user, get_user
-from tests.conftest import PASSWORD, PEOPLE, SMALL_SHEET, TARA, entry_text, login, post_form
+from tests.conftest import PASSWORD, PEOPLE, TARA, entry_text, login, post_form, write_seed
 
 HUGE = "99999999999999999999"  # past SQLite's 64-bit integers
 MARK = "\u2063kb0\u2063"
@@ -62,10 +62,7 @@ SKIP = {"auth.logout", "auth.login", "static"}  # signing out would end the walk
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     base = tmp_path_factory.mktemp("bad")
-    seed = base / "seed"
-    for rel, text in SMALL_SHEET.items():
-        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
-        (seed / rel).write_text(text)
+    seed = write_seed(base / "seed")
     app = create_app({"INSTANCE_DIR": str(base / "instance"), "SEED_DIR": str(seed),
                       "TESTING": True, "WTF_CSRF_ENABLED": False})
     db = app.extensions["kb_db"]

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, SMALL_SHEET
+from tests.conftest import ROOT, write_seed
 
 
 def kb(env: dict, *args: str, merged: bool = False) -> subprocess.CompletedProcess:
@@ -22,10 +22,7 @@ def kb(env: dict, *args: str, merged: bool = False) -> subprocess.CompletedProce
 
 @pytest.fixture
 def seed(tmp_path):
-    for rel, text in SMALL_SHEET.items():
-        (tmp_path / "seed" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "seed" / rel).write_text(text)
-    return tmp_path / "seed"
+    return write_seed(tmp_path / "seed")
 
 
 @pytest.mark.parametrize("command", [["serve", "--port", "1"], ["init"], ["reindex"], ["check"],

@@ -11,7 +11,7 @@ import pytest
 from kb.meaning import Meaning, shared
 from kb.search import SearchIndex
 from kb.sheet import Sheet
-from tests.conftest import TARA, entry_text
+from tests.conftest import TARA, entry_text, write_seed
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git CLI")
 
@@ -116,12 +116,9 @@ def test_the_admin_sees_why_meaning_is_off(tmp_path):
     from kb import create_app
     from kb.cli import main
     from kb.users import create_user
-    from tests.conftest import PASSWORD, SMALL_SHEET, login
+    from tests.conftest import PASSWORD, login
 
-    seed = tmp_path / "seed"
-    for rel, text in SMALL_SHEET.items():
-        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
-        (seed / rel).write_text(text)
+    seed = write_seed(tmp_path / "seed")
     settings = {"INSTANCE_DIR": str(tmp_path / "instance"), "SEED_DIR": str(seed),
                 "TESTING": True, "MEANING_DIR": str(tmp_path / "no-model-here")}
     app = create_app(settings)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from kb import create_app
 from kb.db import SearchLog, utcnow
 from kb.usage import SearchLogKeeper, log_search, mask_private, purge_searches
-from tests.conftest import SMALL_SHEET
+from tests.conftest import write_seed
 
 
 def _mode(path) -> int:
@@ -19,10 +19,7 @@ def _mode(path) -> int:
 
 
 def _seed(base):
-    seed = base / "seed"
-    for rel, text in SMALL_SHEET.items():
-        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
-        (seed / rel).write_text(text)
+    seed = write_seed(base / "seed")
     return seed
 
 

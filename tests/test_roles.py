@@ -16,7 +16,7 @@ from kb import create_app
 from kb.auth import public, role_required
 from kb.proposals import create as create_proposal
 from kb.users import create_user, get_user
-from tests.conftest import PASSWORD, PEOPLE, SMALL_SHEET, TARA, csrf_from, entry_text, login
+from tests.conftest import PASSWORD, PEOPLE, TARA, csrf_from, entry_text, login, write_seed
 
 ANON, AGENT, TRAINER, ADMIN = "anonymous", "agent", "trainer", "admin"
 ROLES = (ANON, AGENT, TRAINER, ADMIN)
@@ -192,10 +192,7 @@ CASES = [
 def world(tmp_path_factory):
     """One app for the whole matrix: the requests below leave the content as it was."""
     base = tmp_path_factory.mktemp("roles")
-    seed = base / "seed"
-    for rel, text in SMALL_SHEET.items():
-        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
-        (seed / rel).write_text(text)
+    seed = write_seed(base / "seed")
     app = create_app({"INSTANCE_DIR": str(base / "instance"), "SEED_DIR": str(seed),
                       "TESTING": True})
     db = app.extensions["kb_db"]

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from kb.db import Database, Event, SearchLog
 from kb.serving import ServeOptions, gunicorn_application, gunicorn_available, waitress_config
 from kb.users import create_token, create_user
-from tests.conftest import SMALL_SHEET
+from tests.conftest import write_seed
 
 KB = [sys.executable, "-c", "from kb.cli import main; main()"]
 
@@ -71,10 +71,7 @@ def stop(proc: subprocess.Popen) -> str:
 @pytest.fixture
 def instance(tmp_path) -> tuple[dict, str]:
     """An instance folder with a trainer and a token, and the environment to serve it."""
-    seed = tmp_path / "seed"
-    for rel, text in SMALL_SHEET.items():
-        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
-        (seed / rel).write_text(text)
+    seed = write_seed(tmp_path / "seed")
     inst = tmp_path / "instance"
     inst.mkdir()
     db = Database(f"sqlite:///{inst / 'kb.sqlite'}")

@@ -18,7 +18,7 @@ from kb.sheet import Sheet
 from kb.spreadsheet import SpreadsheetError, import_sheet
 from kb.store import ContentStore, read_seed_dir
 from kb.users import create_user
-from tests.conftest import ALICE, PASSWORD, SMALL_SHEET, STARTER, csrf_from, login
+from tests.conftest import ALICE, PASSWORD, STARTER, csrf_from, login, write_seed
 
 TEAM_CSV = (
     "Complaint,Answer,Phrasings\n"
@@ -155,10 +155,8 @@ def test_cli_import_replace(tmp_path):
 
 
 def test_starter_untouched_until_an_entry_is_edited(store, sheet, tmp_path):
-    seed = tmp_path / "seed"  # the store fixture was made from SMALL_SHEET: that is its seed
-    for rel, text in SMALL_SHEET.items():
-        (seed / rel).parent.mkdir(parents=True, exist_ok=True)
-        (seed / rel).write_text(text)
+    # the store fixture was made from SMALL_SHEET: that is its seed
+    seed = write_seed(tmp_path / "seed")
     assert starter.starter_untouched(store, seed)
     sheet.write({"late.md": "---\ntitle: Late\n---\nSoon.\n"}, message="add", author=ALICE)
     assert starter.starter_untouched(store, seed)  # added entries beside them do not count
