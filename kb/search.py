@@ -610,8 +610,9 @@ class SearchIndex:
         vector = None
         if self.meaning.available and words and not isinstance(query, Q.Every):
             vector = self.meaning.embed([" ".join(corrected)])[0]
+        typed = frozenset(stems(" ".join(w for w in corrected if w != prefix_word)))
         ranked, total = _top_documents(searcher, query, Q.And(filters) if filters else None,
-                                       limit, self._shared, vector)
+                                       limit, self._shared, vector, typed - _filler())
         out, sure = mark_confident([self._hit(searcher.stored_fields(doc), score, query_stems)
                                     for doc, score in ranked],
                                    stems(" ".join(corrected)), self.synonym_groups())
@@ -629,7 +630,7 @@ class SearchIndex:
             query, _ = self._build_query(corrected, prefix_word, searcher.reader())
             if query is None:
                 return set()
-            _, matched = _scores(searcher, query, None, self._shared)
+            _, matched, _ = _scores(searcher, query, None, self._shared)
             return {searcher.stored_fields(int(d))["slug"] for d in np.flatnonzero(matched)}
 
     def _known(self, searcher, word: str) -> bool:
@@ -1018,7 +1019,7 @@ def _postings(sub, fieldname: str, text: bytes, shared: _Shared) -> tuple[np.nda
 
 
 def _add_term_scores(sub, offset: int, term: Q.Term, shared: _Shared, scores: np.ndarray,
-                     matched: np.ndarray) -> None:
+                     matched: np.ndarray, also: np.ndarray | None = None) -> None:
     """BM25F (whoosh's own formula and global statistics) for one term, added to
     `scores` straight from the posting list, with field lengths read from an array.
     Deleted documents are masked out by the caller."""
@@ -1039,10 +1040,13 @@ def _add_term_scores(sub, offset: int, term: Q.Term, shared: _Shared, scores: np
     tf = tf.astype(np.float64)  # frequencies are stored small, summed in full precision
     scores[offset + ids] += scale * tf / (tf + base + norm * flen[ids])
     matched[offset + ids] = True
+    if also is not None:
+        also[offset + ids] = True
 
 
 def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
-                   vector: np.ndarray | None = None) -> tuple[list, int]:
+                   vector: np.ndarray | None = None,
+                   words: frozenset[str] = frozenset()) -> tuple[list, int]:
     """The `limit` best (docnum, score) pairs and how many documents matched.
 
     The query is a flat OR of scored terms and phrases, so a document's score is
@@ -1055,8 +1059,9 @@ def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
     if isinstance(query, Q.Every):  # no words, only a tag or category: list them all
         docs = sorted(searcher.docs_for_query(filter_query or query))
         return [(doc, 1.0) for doc in docs[:limit]], len(docs)
-    scores, matched = _scores(searcher, query, filter_query, shared)
+    scores, matched, full = _scores(searcher, query, filter_query, shared, words)
     if vector is not None:
+        by_words = matched.copy()
         similar = _similarities(searcher, vector, shared)
         if similar is not None:
             eligible = _eligible(searcher, filter_query)
@@ -1071,6 +1076,12 @@ def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
                             [:MEANING_CANDIDATES]]
             matched[pool] = True
             scores = scores + MEANING_WEIGHT * similar
+            # A likeness never ranks above an entry holding every word the customer
+            # typed (an order code, a product name): meaning adds, it does not overrule.
+            if full is not None and full.any():
+                floor = float(scores[full].min())
+                alike_only = matched & ~by_words
+                scores[alike_only] = np.minimum(scores[alike_only], np.nextafter(floor, 0))
     return _ranked(scores, matched, limit)
 
 
@@ -1123,17 +1134,21 @@ def _vectors(sub, cache: dict) -> np.ndarray:
     return found
 
 
-def _scores(searcher, query, filter_query, shared: _Shared) -> tuple[np.ndarray, np.ndarray]:
-    """Each document's score for the query, and which documents matched at all."""
+def _scores(searcher, query, filter_query, shared: _Shared, words: frozenset[str] = frozenset(),
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Each document's score for the query, which documents matched at all, and
+    which hold every one of `words` (the typed stems; None when there are none)."""
     size = searcher.doc_count_all()
     scores = np.zeros(size, dtype=np.float64)
     matched = np.zeros(size, dtype=bool)
+    per_word = {w: np.zeros(size, dtype=bool) for w in words}
     leaves = list(_leaves(query))
     for sub, offset in searcher.leaf_searchers():
         context = sub.context()
         for leaf in leaves:
             if isinstance(leaf, Q.Term):
-                _add_term_scores(sub, offset, leaf, shared, scores, matched)
+                has = per_word.get(leaf.text) if leaf.fieldname in BOOSTS else None
+                _add_term_scores(sub, offset, leaf, shared, scores, matched, has)
                 continue
             matcher = leaf.matcher(sub, context)  # phrases: few documents, whoosh scores them
             while matcher.is_active():
@@ -1149,7 +1164,12 @@ def _scores(searcher, query, filter_query, shared: _Shared) -> tuple[np.ndarray,
         docs = list(searcher.docs_for_query(filter_query))
         allowed[np.asarray(docs, dtype=np.int64)] = True
         matched &= allowed
-    return scores, matched
+    full = None
+    if per_word:
+        full = matched.copy()
+        for has in per_word.values():
+            full &= has
+    return scores, matched, full
 
 
 def _ranked(scores: np.ndarray, matched: np.ndarray, limit: int) -> tuple[list, int]:

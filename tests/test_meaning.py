@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 
 import pytest
 
@@ -141,3 +142,32 @@ def test_the_admin_sees_why_meaning_is_off(tmp_path):
                       "KB_MEANING_DIR": str(tmp_path / "no-model-here")})
     assert result.exit_code == 0, result.output
     assert "could not be loaded" in result.output  # stderr, shown with the output
+
+
+
+
+def test_a_likeness_never_outranks_the_entry_holding_every_typed_word(tmp_path, monkeypatch):
+    """A made-up word (an order code, a product name) means little to the model, so
+    entries 'alike' to it are noise: the one entry that holds it comes first, however
+    much the likeness weighs (on 10,000 entries the default weight was enough)."""
+    from kb import search
+    from kb.store import ContentStore
+
+    monkeypatch.setattr(search, "MEANING_WEIGHT", 1000.0)
+    from scripts.corpus import Corpus, build_files
+
+    files = build_files(Corpus(seed=3), 1500)
+    sheet = Sheet(ContentStore.create(tmp_path / "content", files, "Start", author=TARA))
+    index = SearchIndex(tmp_path / "index", sheet)
+    index.open()
+    misses = []
+    for n, code in enumerate(["qzuwmftlgx", "vobrekanuti", "plorastiemk"]):
+        slug = sorted(f for f in files if "/" not in f)[n * 100].removesuffix(".md")
+        entry = sheet.entry(slug)
+        sheet.save_entry(replace(entry, answer=entry.answer.rstrip() + f" Ask about {code}.\n"),
+                         message="Code", author=TARA)
+        index.catch_up()
+        if slugs(index.search(code))[:1] != [slug]:
+            misses.append(code)
+    index.close()
+    assert not misses
