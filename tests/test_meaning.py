@@ -154,9 +154,10 @@ def test_a_likeness_never_outranks_the_entry_holding_every_typed_word(tmp_path, 
     from kb.store import ContentStore
 
     monkeypatch.setattr(search, "MEANING_WEIGHT", 1000.0)
+    monkeypatch.setattr(search, "MEANING_FLOOR", 0.0)
     from scripts.corpus import Corpus, build_files
 
-    files = build_files(Corpus(seed=3), 1500)
+    files = build_files(Corpus(seed=3), 300)
     sheet = Sheet(ContentStore.create(tmp_path / "content", files, "Start", author=TARA))
     index = SearchIndex(tmp_path / "index", sheet)
     index.open()
