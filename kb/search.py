@@ -1108,12 +1108,14 @@ def _similarities(searcher, vector: np.ndarray, shared: _Shared) -> np.ndarray |
     for sub, offset in searcher.leaf_searchers():
         matrix = _vectors(sub, shared.lengths)
         if len(matrix):
-            out[offset:offset + len(matrix)] = matrix @ vector.astype(np.float16)
+            out[offset:offset + len(matrix)] = matrix @ vector.astype(np.float32)
     return out
 
 
 def _vectors(sub, cache: dict) -> np.ndarray:
-    """The segment's entry vectors as one float16 matrix (a segment never changes)."""
+    """The segment's entry vectors as one float32 matrix (a segment never changes).
+    Stored as float16 to halve the index; widened once here, because NumPy has no fast
+    float16 product (10,000 x 256 took 18 ms in float16, 0.3 ms in float32)."""
     key = (_segment_id(sub), "meaning")
     found = cache.get(key)
     if found is None:
@@ -1130,6 +1132,7 @@ def _vectors(sub, cache: dict) -> np.ndarray:
             except AttributeError:
                 raw = b"".join(column[d] for d in range(count))
         found = np.frombuffer(raw, dtype=np.float16).reshape(count, kb_meaning.DIM)
+        found = found.astype(np.float32)
         cache[key] = found
     return found
 
