@@ -402,12 +402,18 @@ def test_changed_since_you_last_copied_it(page, app):
     expect(changed.locator("ins").first).to_contain_text("lighting")
 
 
-def test_conflict_page_in_the_browser(browser, server, app):
-    context = browser.new_context(base_url=server)
+def two_edit_forms(context, slug: str):
+    """A trainer with the same entry's edit form open in two tabs."""
     one, two = context.new_page(), context.new_page()
     sign_in(one, "tara")
     for p in (one, two):
-        p.goto("/e/refund-status/edit")
+        p.goto(f"/e/{slug}/edit")
+    return one, two
+
+
+def test_conflict_page_in_the_browser(browser, server, app):
+    context = browser.new_context(base_url=server)
+    one, two = two_edit_forms(context, "refund-status")
     one.fill("textarea[name=answer]", "First trainer's answer.")
     one.fill("input[name=reason]", "first")
     one.click("#edit-form button[type=submit]")
@@ -798,10 +804,7 @@ def test_an_ended_session_never_loses_a_trainers_edit(browser, server, app):
 
 def test_conflict_page_is_compact_and_applies_a_change_on_top(browser, server, app):
     context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 800})
-    one, two = context.new_page(), context.new_page()
-    sign_in(one, "tara")
-    for p in (one, two):
-        p.goto("/e/item-arrived-damaged/edit")
+    one, two = two_edit_forms(context, "item-arrived-damaged")
     one.fill("textarea[name=answer]", "I'm sorry your {{ item }} arrived damaged. "
              "A new one for order {{ order_number }} leaves today.")
     one.fill("input[name=reason]", "faster")
