@@ -76,6 +76,8 @@ def test_agent_proposes_trainer_approves_and_it_is_found_at_once(app, client, tr
     pid = _proposals(client)[0]["id"]
     queue = trainer.get("/review").get_data(as_text=True)
     assert f'href="/review/{pid}"' in queue and ALICE_NAME in queue
+    review = trainer.get(f"/review/{pid}").get_data(as_text=True)
+    assert f"<h1>Review #{pid}: My parcel never came (new entry)</h1>" in review  # not the slug
 
     response = post_form(trainer, f"/review/{pid}", {"action": "approve"})
     assert response.status_code == 302
