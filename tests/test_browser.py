@@ -411,16 +411,19 @@ def two_edit_forms(context, slug: str):
     return one, two
 
 
+def save_edit(page, field: str, text: str, reason: str) -> None:
+    """Change one field of the open edit form and save it with a reason."""
+    page.fill(f"textarea[name={field}]", text)
+    page.fill("input[name=reason]", reason)
+    page.click("#edit-form button[type=submit]")
+
+
 def test_conflict_page_in_the_browser(browser, server, app):
     context = browser.new_context(base_url=server)
     one, two = two_edit_forms(context, "refund-status")
-    one.fill("textarea[name=answer]", "First trainer's answer.")
-    one.fill("input[name=reason]", "first")
-    one.click("#edit-form button[type=submit]")
+    save_edit(one, "answer", "First trainer's answer.", "first")
     expect(one.locator("#entry h1")).to_have_text("Refund status")
-    two.fill("textarea[name=answer]", "Second trainer's answer.")
-    two.fill("input[name=reason]", "second")
-    two.click("#edit-form button[type=submit]")
+    save_edit(two, "answer", "Second trainer's answer.", "second")
     expect(two.locator("h1")).to_contain_text("changed while you were editing")
     expect(two.locator("#mine")).to_have_value(re.compile("Second trainer's answer"))
     expect(two.locator("#theirs")).to_have_value(re.compile("First trainer's answer"))
@@ -805,14 +808,10 @@ def test_an_ended_session_never_loses_a_trainers_edit(browser, server, app):
 def test_conflict_page_is_compact_and_applies_a_change_on_top(browser, server, app):
     context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 800})
     one, two = two_edit_forms(context, "item-arrived-damaged")
-    one.fill("textarea[name=answer]", "I'm sorry your {{ item }} arrived damaged. "
-             "A new one for order {{ order_number }} leaves today.")
-    one.fill("input[name=reason]", "faster")
-    one.click("#edit-form button[type=submit]")
+    save_edit(one, "answer", "I'm sorry your {{ item }} arrived damaged. "
+                             "A new one for order {{ order_number }} leaves today.", "faster")
     expect(one.locator("#entry h1")).to_have_text("Item arrived damaged")
-    two.fill("textarea[name=phone]", "- Say sorry.\n- Offer a new one.")
-    two.fill("input[name=reason]", "a second point")
-    two.click("#edit-form button[type=submit]")
+    save_edit(two, "phone", "- Say sorry.\n- Offer a new one.", "a second point")
     expect(two.locator("#who")).to_contain_text("Tara Example saved a newer version")
     expect(two.locator("#who")).to_contain_text("faster")
     height = two.evaluate("document.documentElement.scrollHeight")
