@@ -1059,7 +1059,9 @@ def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
     if isinstance(query, Q.Every):  # no words, only a tag or category: list them all
         docs = sorted(searcher.docs_for_query(filter_query or query))
         return [(doc, 1.0) for doc in docs[:limit]], len(docs)
-    scores, matched, full = _scores(searcher, query, filter_query, shared, words)
+    # which entries hold every typed word matters only against a likeness
+    scores, matched, full = _scores(searcher, query, filter_query, shared,
+                                    words if vector is not None else frozenset())
     if vector is not None:
         by_words = matched.copy()
         similar = _similarities(searcher, vector, shared)
