@@ -15,6 +15,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from kb import config as kb_config
 from kb.auth import login_manager
 from kb.db import Database
+from kb.mail import Mailer
+from kb.notifications import DueKeeper, unread_count
 from kb.paths import resource_dir
 from kb.render import to_html
 from kb.services import open_services
@@ -45,6 +47,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["kb_db"] = db
     search_log = SearchLogKeeper(db, settings["SEARCH_LOG_DAYS"])
     search_log.purge_if_due()  # at start, then once a day on a request
+    mailer = Mailer(settings["SMTP_URL"], settings["MAIL_FROM"], db) \
+        if settings["SMTP_URL"] else None
+    app.extensions["kb_mail"] = mailer
+    due = DueKeeper(db, app.extensions["kb"].index, app.extensions["kb"].sheet, mailer)
+    app.extensions["kb_due"] = due
+    if mailer is None or settings["BASE_URL"]:
+        due.check_if_due(settings["BASE_URL"])  # else the first page gives the links' address
     csrf.init_app(app)
     login_manager.init_app(app)
     first_password = ensure_first_admin(db)
@@ -54,7 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
               file=sys.stderr, flush=True)
         app.config["KB_FIRST_ADMIN_PASSWORD"] = first_password
 
-    from kb.views import api, auth, curate, health, pages, phrasings, reports, setup
+    from kb.views import api, auth, curate, health, notices, pages, phrasings, reports, setup
     from kb.views.common import IdConverter
 
     app.url_map.converters["int"] = IdConverter
@@ -64,6 +73,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(phrasings.bp)
     app.register_blueprint(setup.bp)
+    app.register_blueprint(notices.bp)
     app.add_template_filter(to_html, "markdown")
     app.add_template_filter(
         lambda ts: dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M"), "datetime")
@@ -116,21 +126,28 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def keep_search_log_short():
         search_log.purge_if_due()
 
+    @app.before_request
+    def tell_owners_what_is_due():
+        if not request.path.startswith(("/api/", "/static/")):  # the API stays lean
+            due.check_if_due(app.config["BASE_URL"] or request.host_url)
+
     @app.context_processor
     def people():
         from flask_login import current_user
 
         from kb.proposals import pending_count
 
-        count = 0
+        count = unread = 0
         if current_user.is_authenticated and current_user.can("trainer"):
             count = pending_count(db)
+        if current_user.is_authenticated:
+            unread = unread_count(db, current_user.id)  # pages only: JSON never renders this
         remote = app.extensions["kb"].remote
         remote_down = None
         if remote is not None and remote.error and current_user.is_authenticated \
                 and current_user.can("trainer"):
             remote_down = remote.down_since
-        return {"review_count": count, "remote_down": remote_down}
+        return {"review_count": count, "remote_down": remote_down, "unread_count": unread}
 
     @app.after_request
     def security_headers(response):

@@ -41,6 +41,12 @@ class Config:
     REMOTE: str = ""
     HOOK_SECRET: str = ""
     FETCH_INTERVAL: float = 1.0
+    # Notifications by email: smtp://user:pass@host:port, smtp+starttls://..., smtps://...
+    # (empty: in the app only). MAIL_FROM defaults to kb@<this host's name>; BASE_URL
+    # (https://kb.example.com) makes the links in emails absolute.
+    SMTP_URL: str = ""
+    MAIL_FROM: str = ""
+    BASE_URL: str = ""
 
 
 def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:

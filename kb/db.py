@@ -18,9 +18,11 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
     inspect,
@@ -235,6 +237,31 @@ class PhrasingDecision(Base):
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Notification(Base):
+    """Something a person should hear about: their proposal reviewed, their entry due.
+
+    `key` names a once-only event (an entry falling due on a date): the unique
+    (user_id, key) pair lets every process and node try, and exactly one insert win.
+    `mail` is "" (no email), "queued", "sent" or "failed"."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("user_id", "key", name="uq_notifications_user_key"),
+        Index("ix_notifications_user_unread", "user_id", "read_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(String(500), default="")
+    key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    mail: Mapped[str] = mapped_column(String(10), default="")
 
 
 class Database:

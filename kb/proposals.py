@@ -122,8 +122,10 @@ def is_stale(sheet: Sheet, proposal: Proposal) -> bool:
 
 
 def approve(db: Database, sheet: Sheet, proposal_id: int, reviewer: User,
-            text: str | None = None, over_version: str | None = None) -> str | None:
+            text: str | None = None, over_version: str | None = None,
+            comment: str = "") -> str | None:
     """Apply the proposal (optionally as edited by the reviewer) as one commit.
+    `comment` is the reviewer's note to the proposer.
 
     `over_version` is the current version the reviewer has seen the diff against;
     without it a stale proposal raises StaleProposal and nothing is written."""
@@ -149,7 +151,7 @@ def approve(db: Database, sheet: Sheet, proposal_id: int, reviewer: User,
         )
     except ConflictError as exc:  # changed between our check and the write
         raise StaleProposal(proposal, exc.current) from None
-    _close(db, proposal.id, APPROVED, reviewer, "", commit, text)
+    _close(db, proposal.id, APPROVED, reviewer, comment, commit, text)
     return commit
 
 

@@ -17,6 +17,8 @@ from kb.passwords import PasswordError, check_new_password, new_password
 from kb.store import Person
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
+# One plain address (notifications are emailed to it): no name part, spaces or lists.
+EMAIL_RE = re.compile(r"^[^@\s<>,;\"()]+@[^@\s<>,;\"()]+$")
 ONE_TIME_HOURS = 72  # default life of a one-time password (KB_ONE_TIME_PASSWORD_HOURS)
 NO_PASSWORD = "!"  # the hash of a service account: matches no password at all
 
@@ -28,6 +30,14 @@ class UserError(KbError, ValueError):
 def person_of(user: User) -> Person:
     """The git identity for a user's commits."""
     return Person(user.name, user.email or f"{user.username}@kb.local")
+
+
+def clean_email(email: str) -> str:
+    email = (email or "").strip()
+    if email and (len(email) > 200 or not EMAIL_RE.match(email)):
+        raise UserError("An email address is one plain address like name@example.com "
+                        "(200 characters at most), or empty.")
+    return email
 
 
 def check_password_strength(password: str, username: str = "",
@@ -49,6 +59,7 @@ def create_user(db: Database, username: str, password: str | None, role: str = "
                         "underscores, starting with a letter or digit.")
     if role not in ROLES:
         raise UserError(f"Role must be one of: {', '.join(ROLES)}.")
+    email = clean_email(email)
     if not service:
         check_password_strength(password or "", username)
     with db.session() as s:
@@ -91,6 +102,8 @@ def update_user(db: Database, username: str, **changes) -> User:
             raise UserError(f"No user called {username}.")
         if "role" in changes and changes["role"] not in ROLES:
             raise UserError(f"Role must be one of: {', '.join(ROLES)}.")
+        if "email" in changes:
+            changes["email"] = clean_email(changes["email"])
         was_admin = user.role == "admin" and user.active
         if "password" in changes:
             if user.is_service:

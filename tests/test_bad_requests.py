@@ -44,7 +44,7 @@ FORM = {
     "current": "x", "new": "y", "confirm": "z", "label": "l", "back": "//evil.example",
 }
 ACTIONS = ["approve", "reject", "send_back", "profile", "password", "token", "revoke",
-           "create", "role", "disable", "enable", "reset", "bogus"]
+           "create", "role", "email", "disable", "enable", "reset", "bogus"]
 BODIES = [
     {}, [], "text", 5, None,
     {"slug": 5, "base_version": 7, "title": ["x"], "answer": {"a": 1}, "phrasings": "one",

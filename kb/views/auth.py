@@ -146,6 +146,11 @@ def users():
             elif action == "role":
                 update_user(database(), name, role=request.form.get("role", "agent"))
                 flash(f"{name} is now {request.form.get('role')}.")
+            elif action == "email":
+                user = update_user(database(), name, email=request.form.get("email", ""))
+                flash(f"Notifications for {user.username} go to {user.email}." if user.email
+                      else f"{user.username} has no email address now: notifications stay "
+                           "in the app.")
             elif action == "disable":
                 update_user(database(), name, active=False)
                 flash(f"{name} can no longer sign in; their sessions and API tokens are ended.")

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import logging
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
+from kb import notifications as N
 from kb import proposals as P
 from kb.auth import database, role_required
 from kb.entry import EntryError, entry_from_fields, fields_of, parse_entry, serialize_entry, slugify
@@ -16,6 +28,7 @@ from kb.users import person_of
 from kb.views.common import entry_findings, saved_note
 
 bp = Blueprint("curate", __name__)
+log = logging.getLogger("kb")
 
 SHEET_FILES = {**{k: v for k, v in PARTS.items()}, "synonyms": SYNONYMS,
                "placeholders": PLACEHOLDERS}
@@ -168,18 +181,25 @@ def review(pid: int):
     if request.method == "POST":
         action = request.form.get("action")
         edited = request.form.get("text", proposal.text).replace("\r\n", "\n")
+        comment = request.form.get("comment", "")
         try:
             if action == "approve":
                 P.approve(database(), sheet, pid, current_user, text=edited,
-                          over_version=request.form.get("over_version") or None)
+                          over_version=request.form.get("over_version") or None,
+                          comment=comment)
+                # what the trainer typed differs from what was proposed: approved with changes
+                changed = edited.strip() != proposal.text.replace("\r\n", "\n").strip()
+                _tell_proposer(pid, N.CHANGED if changed else N.APPROVED)
                 flash(saved_note(f"Approved #{pid}: it is live now."))
                 return redirect(url_for("curate.queue"))
             if action == "reject":
-                P.reject(database(), pid, current_user, request.form.get("comment", ""))
+                P.reject(database(), pid, current_user, comment)
+                _tell_proposer(pid, N.REJECTED)
                 flash(f"Rejected #{pid}.")
                 return redirect(url_for("curate.queue"))
             if action == "send_back":
-                P.send_back(database(), pid, current_user, request.form.get("comment", ""))
+                P.send_back(database(), pid, current_user, comment)
+                _tell_proposer(pid, N.SENT_BACK)
                 flash(f"Sent #{pid} back to {proposal.author.name}.")
                 return redirect(url_for("curate.queue"))
             error = "Choose approve, reject or send back."
@@ -206,6 +226,19 @@ def review(pid: int):
         mine_vs_current=side_by_side(current_text, proposal.text) if stale else None,
         checks=checks,
     )
+
+
+def _tell_proposer(pid: int, outcome: str) -> None:
+    """After the review is committed: the proposer hears of it (and gets an email).
+    The review stands even if this fails, so a failure is logged, not shown."""
+    try:
+        proposal = P.get(database(), pid)
+        N.proposal_reviewed(database(), proposal, outcome, P.title_of(proposal), current_user,
+                            current_app.extensions.get("kb_mail"),
+                            current_app.config["BASE_URL"] or request.host_url)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("Could not notify the proposer of #%s: %s: %s", pid,
+                    type(exc).__name__, exc)
 
 
 # -- direct edits by trainers -----------------------------------------------------------

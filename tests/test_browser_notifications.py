@@ -1,0 +1,53 @@
+"""The notifications badge and list in a real browser, wide and narrow."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_browser import (  # noqa: F401 - fixtures used by name
+    _box,
+    _header_is_tidy,
+    _inside,
+    browser,
+    expect,
+    server,
+    sign_in,
+)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (375, 812)])
+def test_the_badge_shows_and_the_list_opens(browser, server, app, width, height):  # noqa: F811
+    from kb import notifications as N
+    from kb.users import get_user
+
+    db = app.extensions["kb_db"]
+    alice = get_user(db, "alice")
+    N.notify(db, alice, N.SENT_BACK, "Your proposal “A rather long title about a parcel "
+             "left at the neighbour's door” was sent back for changes",
+             "Tara Example wrote: “Name the photo proof”", "/proposals")
+    N.notify(db, alice, N.APPROVED, "Your proposal “Refund status” was approved", "",
+             "/e/refund-status")
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": height})
+    page = context.new_page()
+    sign_in(page, "alice")
+    page.goto("/")
+    badge = page.locator("#nav-notifications .count")
+    expect(badge).to_have_text("2")
+    assert _inside(_box(page, "#nav-notifications"), width, height)
+    _header_is_tidy(page, width)
+    page.click("#nav-notifications")
+    expect(page.locator("h1")).to_have_text("Notifications")
+    items = page.locator("#notices li.unread")
+    expect(items).to_have_count(2)
+    expect(items.first).to_contain_text("was approved")  # newest first
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, "sideways scroll"
+    items.first.locator("a").click()
+    expect(page.locator("h1")).to_have_text("Refund status")
+    expect(page.locator("#nav-notifications .count")).to_have_text("1")
+    page.goto("/notifications")
+    page.click("#mark-all-read")
+    expect(page.locator("#notices li.unread")).to_have_count(0)
+    expect(page.locator("#nav-notifications .count")).to_have_count(0)
+    context.close()
