@@ -75,6 +75,9 @@ MIN_ROLE: dict[str, str | None] = {
     "phrasings.accept": TRAINER,
     "phrasings.dismiss": TRAINER,
     "setup.start": ADMIN,
+    "notices.index": AGENT,
+    "notices.open_one": AGENT,
+    "notices.read_all": AGENT,
 }
 
 
@@ -185,6 +188,10 @@ CASES = [
     # the first-visit choice about the starter entries (no choice made: shown again)
     Case("setup.start", "GET", "/admin/start", 200),
     Case("setup.start", "POST", "/admin/start", 302, form={"action": ""}),
+    # one's own notifications (nobody has one numbered 9999)
+    Case("notices.index", "GET", "/notifications", 200),
+    Case("notices.open_one", "GET", "/notifications/9999", 404),
+    Case("notices.read_all", "POST", "/notifications/read", 302),
 ]
 
 
