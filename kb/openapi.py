@@ -112,6 +112,18 @@ def spec() -> dict[str, Any]:
             "/api/entries/{slug}/checks": {"parameters": [SLUG], "get": {
                 "summary": "Answer checks for an entry",
                 "responses": {"200": _json(OBJ), **errors}}},
+            "/api/sheet/{name}/check": {"parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {
+                    "type": "string", "enum": ["greeting", "closing", "phone_opening",
+                                               "synonyms", "placeholders"]}}], "post": {
+                "summary": "Check and preview a shared part as typed (trainers; nothing saved)",
+                "requestBody": _body({"type": "object", "required": ["text"],
+                                      "properties": {"text": {"type": "string"}}}),
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "findings": {"type": "array", "items": OBJ},
+                    "errors": {"type": "integer"}, "warnings": {"type": "integer"},
+                    "checks_html": {"type": "string"},
+                    "preview_html": {"type": "string"}}}), **errors}}},
             "/api/compose/{slug}": {"parameters": [SLUG], "post": {
                 "summary": "The finished email with placeholder values filled in",
                 "requestBody": _body({"type": "object",

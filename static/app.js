@@ -77,13 +77,17 @@ function initSearch() {
     moreBox.hidden = weaker === 0;
     document.getElementById("more-count").textContent = String(weaker);
     empty.hidden = data.results.length > 0 || !q.trim();
+    const rebuilding = data.index === "rebuilding";
+    const note = document.getElementById("index-rebuilding");
+    if (note) note.hidden = !rebuilding || !q.trim();
     const propose = document.getElementById("propose-link");
     if (propose) {
       propose.href = propose.dataset.base + "?phrasing=" + encodeURIComponent(q.trim());
       document.getElementById("propose-q").textContent = q.trim();
-      // offered whenever no result is a sure match, not only when there is none
+      // offered whenever no result is a sure match, not only when there is none; not while
+      // the index is rebuilt (the simpler search then misses what the sheet may hold)
       const sure = data.confident;
-      document.getElementById("propose").hidden = sure || !q.trim();
+      document.getElementById("propose").hidden = sure || !q.trim() || rebuilding;
       document.getElementById("propose-why").textContent = data.results.length ? "No sure match." : "";
     }
     if (data.did_you_mean) {
@@ -551,6 +555,36 @@ function initKeptForms() {
   }
 }
 
+// ---- a shared part (greeting, closing, ...): checks and preview as it is typed ----------
+
+function initPartChecks() {
+  const form = document.getElementById("part-form");
+  if (!form) return;
+  const text = document.getElementById("part-text");
+  const checks = document.getElementById("part-checks");
+  const preview = document.getElementById("part-preview");
+  let latest = 0;  // answers to an older keystroke are dropped
+  async function run() {
+    const id = ++latest;
+    try {
+      const response = await fetch(form.dataset.check, {
+        method: "POST",
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json"},
+        body: JSON.stringify({text: text.value}),
+      });
+      if (!response.ok || id !== latest) return;  // the Preview button still works
+      const data = await response.json();
+      if (id !== latest) return;
+      checks.innerHTML = data.checks_html;    // rendered and escaped on the server
+      preview.innerHTML = data.preview_html;  // sanitised on the server, values escaped
+      text.setAttribute("aria-invalid", String(data.errors > 0));
+      document.body.dataset.partChecked = String(id);
+    } catch (err) { /* offline: the page's own checks stay until the next answer */ }
+  }
+  text.addEventListener("input", debounce(run, 200));
+  if (text.value !== text.defaultValue) run();  // unsaved text brought back: check it
+}
+
 // Buttons that copy a piece of text on the page (one-time passwords, tokens).
 function initCopyButtons() {
   for (const button of document.querySelectorAll("button[data-copy]")) {
@@ -582,6 +616,6 @@ function initMenus() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  initMenus(); initCopyButtons(); initShortcuts(); initSearch(); initCompose(); initKeptForms();
+  initMenus(); initCopyButtons(); initShortcuts(); initSearch(); initCompose(); initKeptForms(); initPartChecks();
   document.documentElement.dataset.ready = "1";  // the keys work from here on
 });

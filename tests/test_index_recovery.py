@@ -3,6 +3,7 @@ folder never stop the app, never fail a save that reached git."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -158,3 +159,33 @@ def test_an_index_damaged_while_running_is_rebuilt(app, client, trainer):
     assert index.wait_until_recovered()
     found = client.get("/api/search?q=pigeon").get_json()
     assert [r["slug"] for r in found["results"]] == ["refund-status"]
+
+
+def _stuck_rebuilding(app):
+    """The index folder cannot be written: search goes on by the plain scan."""
+    index = _index(app)
+    index.retry_seconds = 3600  # no second attempt during the test
+    shutil.rmtree(index.dir)
+    index.dir.write_text("not a folder")
+    index.search("refund")  # notices, and the background rebuild fails
+    index.wait_until_recovered()
+    assert index.search("screens").rebuilding
+    return index
+
+
+def _shown(page: str, element_id: str) -> bool:
+    tag = re.search(f'<p id="{element_id}"[^>]*>', page).group(0)
+    return not re.search(r"\shidden\b", tag)
+
+
+def test_no_new_entry_is_offered_while_the_index_is_rebuilt(app, client):
+    page = client.get("/?q=pelican+feathers").get_data(as_text=True)
+    assert _shown(page, "propose") and not _shown(page, "index-rebuilding")  # a real miss
+    _stuck_rebuilding(app)
+    # "screens" is in an answer: the full index finds it, the plain scan does not
+    reply = client.get("/api/search?q=screens").get_json()
+    assert reply["index"] == "rebuilding" and reply["results"] == []
+    for query in ("screens", "pelican+feathers", "refund"):
+        page = client.get(f"/?q={query}").get_data(as_text=True)
+        assert not _shown(page, "propose"), query
+        assert _shown(page, "index-rebuilding"), query

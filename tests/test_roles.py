@@ -64,6 +64,7 @@ MIN_ROLE: dict[str, str | None] = {
     "api.event": AGENT,
     "api.favourite": AGENT,
     "api.entry_checks": AGENT,
+    "api.check_sheet_part": TRAINER,
     "reports.gaps": TRAINER,
     "reports.usage_report": TRAINER,
     "reports.review_due_list": AGENT,
@@ -171,6 +172,8 @@ CASES = [
     Case("api.event", "POST", "/api/events", 201, json={"kind": "copy", "slug": "refund-status"}),
     Case("api.favourite", "POST", "/api/favourites/refund-status", 200, json={"on": True}),
     Case("api.entry_checks", "GET", "/api/entries/refund-status/checks", 200),
+    Case("api.check_sheet_part", "POST", "/api/sheet/greeting/check", 200,
+         json={"text": "Hi {{ customer_name }},"}),
     Case("reports.openapi", "GET", "/api/openapi.json", 200),
     # keeping the sheet good
     Case("reports.gaps", "GET", "/gaps", 200),

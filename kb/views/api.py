@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import current_user
 
 from kb import proposals as P
@@ -24,6 +24,7 @@ from kb.entry import (
     with_review_defaults,
 )
 from kb.history import restore, text_at, unified
+from kb.parts import FILES, check_part, errors_in, preview
 from kb.render import to_html
 from kb.services import services
 from kb.store import ConflictError, RemoteUnavailable, StoreError, entry_path
@@ -334,3 +335,25 @@ def entry_checks(slug: str):
     findings = entry_findings(found)
     return jsonify(slug=slug, findings=[asdict(f) for f in findings],
                    errors=sum(f.level == "error" for f in findings))
+
+
+@bp.post("/sheet/<name>/check")
+@role_required("trainer")
+def check_sheet_part(name: str):
+    """A shared part as typed, not saved: its findings and how agents would see it."""
+    body = _json_body()
+    text = _text(body, "text")
+    if text is None:
+        abort(400, description="Send {\"text\": \"...\"}: the part as it would be saved.")
+    if name not in FILES:
+        abort(404, description=f"There is no part called {name}; the parts are "
+                               f"{', '.join(FILES)}.")
+    svc = services()
+    text = text.replace("\r\n", "\n")
+    findings = check_part(name, text, svc.sheet)
+    shown = preview(name, text, svc.sheet, svc.defaults(), current_user.name)
+    return jsonify(
+        name=name, findings=[asdict(f) for f in findings], errors=errors_in(findings),
+        warnings=len(findings) - errors_in(findings),
+        checks_html=render_template("_part_checks.html", findings=findings),
+        preview_html=render_template("_part_preview.html", preview=shown))

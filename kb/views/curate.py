@@ -21,8 +21,8 @@ from kb import proposals as P
 from kb.auth import database, role_required
 from kb.entry import EntryError, entry_from_fields, fields_of, parse_entry, serialize_entry, slugify
 from kb.history import compact, merge3, restore, side_by_side, text_at
+from kb.parts import FILES, check_part, errors_in, preview
 from kb.services import services
-from kb.sheet import PARTS, PLACEHOLDERS, SYNONYMS
 from kb.store import ConflictError, StoreError, entry_path, is_entry_path, slug_of
 from kb.users import person_of
 from kb.views.common import entry_findings, saved_note
@@ -30,8 +30,7 @@ from kb.views.common import entry_findings, saved_note
 bp = Blueprint("curate", __name__)
 log = logging.getLogger("kb")
 
-SHEET_FILES = {**{k: v for k, v in PARTS.items()}, "synonyms": SYNONYMS,
-               "placeholders": PLACEHOLDERS}
+SHEET_FILES = FILES
 FIELD_NAMES = ("title", "phrasings", "tags", "category", "status", "owner", "last_reviewed",
                "review_every_days", "answer", "phone")
 
@@ -336,6 +335,8 @@ def set_status(slug: str):
 @bp.route("/sheet/<name>", methods=["GET", "POST"])
 @role_required("trainer")
 def sheet_part(name: str):
+    """A shared part: checked and previewed as it is typed; a part with an error is
+    not saved (the text stays in the form with the reason)."""
     if name not in SHEET_FILES:
         abort(404, description=f"There is no part called {name}.")
     path = SHEET_FILES[name]
@@ -343,23 +344,39 @@ def sheet_part(name: str):
     found = sheet.store.read(path)
     text = found.text if found else ""
     base_version = found.version if found else ""
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         text = request.form.get("text", "").replace("\r\n", "\n")
         base_version = request.form.get("base_version") or None
         reason = request.form.get("reason", "")
-        try:
-            sheet.write({path: text.rstrip() + "\n"}, message=reason,
-                        author=person_of(current_user), expected={path: base_version})
-        except ConflictError as exc:
-            return _conflict(path, exc, text, reason)
-        except StoreError as exc:
-            error = str(exc)
+        findings = check_part(name, text, sheet)
+        if request.form.get("action") == "preview":
+            pass  # shown below with its checks, nothing saved
+        elif errors_in(findings):
+            n = errors_in(findings)
+            error = (f"Not saved: {n} error{'s' if n != 1 else ''} below. Fix "
+                     f"{'them' if n != 1 else 'it'} and save again; your text is kept.")
+            status = 422
         else:
-            flash(f"Saved the {name.replace('_', ' ')}.")
-            return redirect(url_for("curate.sheet_part", name=name))
+            try:
+                sheet.write({path: text.rstrip() + "\n"}, message=reason,
+                            author=person_of(current_user), expected={path: base_version})
+            except ConflictError as exc:
+                return _conflict(path, exc, text, reason)
+            except StoreError as exc:
+                error = str(exc)
+            else:
+                warnings = len(findings)
+                flash(f"Saved the {name.replace('_', ' ')}."
+                      + (f" {warnings} warning{'s' if warnings != 1 else ''} below."
+                         if warnings else ""))
+                return redirect(url_for("curate.sheet_part", name=name))
+    else:
+        findings = check_part(name, text, sheet)
+    shown = preview(name, text, sheet, services().defaults(), current_user.name)
     return render_template("sheet_part.html", name=name, path=path, text=text,
-                           base_version=base_version, error=error, parts=SHEET_FILES)
+                           base_version=base_version, error=error, parts=SHEET_FILES,
+                           findings=findings, preview=shown), status
 
 
 # -- history ------------------------------------------------------------------------
