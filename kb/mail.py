@@ -8,6 +8,7 @@ notification; the in-app notification stays the record either way.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -27,6 +28,7 @@ from kb.errors import KbError
 
 log = logging.getLogger("kb.mail")
 TIMEOUT = 20  # seconds to reach and talk to the SMTP server
+EXIT_WAIT = 10  # seconds a stopping process gives its queued emails
 SCHEMES = {"smtp": ("plain", 25), "smtp+starttls": ("starttls", 587), "smtps": ("ssl", 465)}
 
 
@@ -121,7 +123,16 @@ class Mailer:
                 self._pid, self._queue = os.getpid(), queue.Queue()
                 threading.Thread(target=self._run, args=(self._queue,), name="kb-mail",
                                  daemon=True).start()
+                atexit.register(self._drain, self._queue)
             return self._queue
+
+    @staticmethod
+    def _drain(jobs: queue.Queue) -> None:
+        """A server worker that stops (restart, scale down) sends what it queued first,
+        for a few seconds at most: the thread is a daemon and would die with it."""
+        done = threading.Event()
+        threading.Thread(target=lambda: (jobs.join(), done.set()), daemon=True).start()
+        done.wait(EXIT_WAIT)
 
     def _run(self, jobs: queue.Queue) -> None:
         while True:
