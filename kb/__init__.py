@@ -9,6 +9,6 @@ import os
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-from kb.app import create_app
+from kb.app import create_app  # noqa: E402 (after the thread settings)
 
 __all__ = ["create_app"]

@@ -469,19 +469,21 @@ class SearchIndex:
     def _searcher(self):
         """The shared searcher (hold `_read_lock`), reopened when the index moved to
         another commit. (whoosh's own up_to_date() misses commits that only delete.)"""
-        lengths, postings = {}, {}
+        lengths, postings, docs = {}, {}, {}
         if self._shared is not None:
             if self._shared.commit == self.commit and self._shared.searcher.up_to_date():
                 return self._shared.searcher
-            lengths = self._shared.lengths  # segments are immutable: keep what still exists
-            postings = self._shared.postings
+            # segments are immutable: keep what was worked out for those still there
+            lengths, postings = self._shared.lengths, self._shared.postings
+            docs = self._shared.docs
             self._drop_searcher()
         searcher = self._ix.searcher()
         live = {_segment_id(sub) for sub, _ in searcher.leaf_searchers()}
         kept = {key: value for key, value in postings.items() if key[0] in live}
         self._shared = _Shared(searcher, self.commit, lengths={
             key: value for key, value in lengths.items() if key[0] in live},
-            postings=kept, posting_count=sum(len(ids) for ids, _ in kept.values()))
+            postings=kept, posting_count=sum(len(ids) for ids, _ in kept.values()),
+            docs={key: value for key, value in docs.items() if key[0] in live})
         return searcher
 
     def warm(self) -> None:
@@ -613,7 +615,7 @@ class SearchIndex:
         typed = frozenset(stems(" ".join(w for w in corrected if w != prefix_word)))
         ranked, total = _top_documents(searcher, query, Q.And(filters) if filters else None,
                                        limit, self._shared, vector, typed - _filler())
-        out, sure = mark_confident([self._hit(searcher.stored_fields(doc), score, query_stems)
+        out, sure = mark_confident([_doc(searcher, doc, self._shared).hit(score, query_stems)
                                     for doc, score in ranked],
                                    stems(" ".join(corrected)), self.synonym_groups())
         return Results(text, out, total, did_you_mean, corrections, stems(" ".join(words)),
@@ -751,26 +753,6 @@ class SearchIndex:
             terms.append((reader.doc_frequency("lead", term), term))
         terms.sort(reverse=True)
         return [t for _, t in terms[:MAX_PREFIX_TERMS]]
-
-    def _hit(self, stored: dict, score: float, query_stems: set[str],
-             confident: bool = False) -> Hit:
-        phrasings = [p for p in stored.get("phrasings", "").split("\n") if p]
-        best_phrasing, best_count = None, 0
-        for p in phrasings:
-            count = sum(1 for s in stems(p) if s in query_stems)
-            if count > best_count:
-                best_phrasing, best_count = p, count
-        if best_phrasing:
-            snippet = highlight(best_phrasing, query_stems)
-        else:
-            snippet = best_fragment(stored.get("body", ""), query_stems)
-        meta = stored.get("meta") or {}
-        return Hit(
-            slug=stored["slug"], title=stored["title"], score=float(score),
-            snippet=snippet, category=stored.get("category", ""),
-            tags=tuple(t for t in stored.get("tags", "").split(",") if t),
-            matched_phrasing=best_phrasing, meta=meta, confident=confident,
-        )
 
     def _healthy(self) -> bool:
         self.ensure_fresh()
@@ -957,6 +939,63 @@ class _Shared:
     # decoding them is most of a search's cost, and a segment never changes
     postings: dict = field(default_factory=dict)
     posting_count: int = 0
+    # (segment id, document number in it) -> _Doc: what a result needs, read and taken
+    # apart once; agents typing look up the same few hundred entries keystroke after
+    # keystroke
+    docs: dict = field(default_factory=dict)
+
+
+MAX_CACHED_DOCS = 3_000  # about 10 MB of answers and their sentences
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """One indexed entry as a result needs it: its stored fields, and its phrasings and
+    answer sentences with their words already stemmed, for the snippet."""
+
+    stored: dict
+    phrasings: tuple[tuple[str, tuple[str, ...]], ...]  # (phrasing, its stems)
+    sentences: tuple[tuple[str, tuple[str, ...]], ...]  # (answer sentence, its words' keys)
+
+    @classmethod
+    def of(cls, stored: dict) -> _Doc:
+        phrasings = tuple((p, tuple(stems(p)))
+                          for p in stored.get("phrasings", "").split("\n") if p)
+        return cls(stored, phrasings, _sentences(stored.get("body", "")))
+
+    def hit(self, score: float, query_stems: set[str]) -> Hit:
+        """The result: the phrasing holding most of the searched words, or else the
+        answer's sentence holding most, highlighted."""
+        best_phrasing, best_count = None, 0
+        for phrasing, its_stems in self.phrasings:
+            count = sum(1 for s in its_stems if s in query_stems)
+            if count > best_count:
+                best_phrasing, best_count = phrasing, count
+        if best_phrasing:
+            snippet = highlight(best_phrasing, query_stems)
+        else:
+            snippet = _best_sentence(self.sentences, query_stems)
+        stored = self.stored
+        return Hit(
+            slug=stored["slug"], title=stored["title"], score=float(score),
+            snippet=snippet, category=stored.get("category", ""),
+            tags=tuple(t for t in stored.get("tags", "").split(",") if t),
+            matched_phrasing=best_phrasing, meta=stored.get("meta") or {},
+        )
+
+
+def _doc(searcher, docnum: int, shared: _Shared) -> _Doc:
+    """The document `docnum` of the searcher, from the cache of its segment."""
+    sub, offset = next((sub, offset) for sub, offset in reversed(searcher.leaf_searchers())
+                       if docnum >= offset)
+    key = (_segment_id(sub), docnum - offset)
+    found = shared.docs.get(key)
+    if found is None:
+        found = _Doc.of(searcher.stored_fields(docnum))
+        if len(shared.docs) >= MAX_CACHED_DOCS:
+            shared.docs.pop(next(iter(shared.docs)))  # the oldest goes
+        shared.docs[key] = found
+    return found
 
 
 def _segment_id(sub) -> str:
@@ -1251,18 +1290,32 @@ _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _EDGES = ".,;:!?()[]{}\"'*_`<>"
 
 
-def best_fragment(body: str, query_stems: set[str], width: int = 160) -> str:
-    """The sentence of the body with the most searched-for words, highlighted."""
+def _key(word: str) -> str:
+    """What a lower-case word of the text is searched by (see _matches)."""
+    if len(word) < 2 or word in _STOP:
+        return word
+    return _stem_word(word)
+
+
+def _sentences(body: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The answer's sentences, Markdown marks out, each with its words' search keys."""
     plain = re.sub(r"(?m)^\s*(?:[#>]+|[-*+]|\d+\.)\s+", "", body)  # headings, quotes, lists
     plain = re.sub(r"\*\*|__|`", "", plain)
-    sentences = [s.strip() for s in _SENTENCE.findall(plain) if s.strip()]
+    # Plain string splitting, not the analyzer: this runs on every answer shown.
+    return tuple((s, tuple(_key(w.strip(_EDGES)) for w in s.lower().split()))
+                 for s in (m.strip() for m in _SENTENCE.findall(plain)) if s)
+
+
+def _best_sentence(sentences, query_stems: set[str], width: int = 160) -> str:
+    """The sentence with the most searched-for words (the first on a tie), highlighted."""
     if not sentences:
         return ""
-    # Plain string splitting, not the analyzer: this runs on ten whole answers per search.
-    wanted = {w for w in set(plain.lower().split()) if _matches(w.strip(_EDGES), query_stems)}
-    best = sentences[0]
-    if wanted:
-        best = max(sentences, key=lambda s: sum(1 for w in s.lower().split() if w in wanted))
+    best = max(sentences, key=lambda s: sum(1 for k in s[1] if k in query_stems))[0]
     if len(best) > width:
         best = best[:width].rsplit(" ", 1)[0] + " …"
     return highlight(best, query_stems)
+
+
+def best_fragment(body: str, query_stems: set[str], width: int = 160) -> str:
+    """The sentence of the body with the most searched-for words, highlighted."""
+    return _best_sentence(_sentences(body), query_stems, width)
