@@ -60,6 +60,8 @@ MAX_SEGMENTS = 12
 MAX_PREFIX_TERMS = 20
 CACHE_POSTINGS_FROM = 256  # a posting list this long is kept decoded in memory ...
 MAX_CACHED_POSTINGS = 2_000_000  # ... up to this many postings in all (about 16 MB)
+MAX_CACHED_LEAF_SCORES = 500_000  # scores of query words kept per index version (6 MB)
+MAX_CACHED_WORDS = 20_000
 PARALLEL_FROM = 2000  # entries; below this a second indexing process costs more than it saves
 
 # How much a match counts, by field: the customer's words and the title first.
@@ -220,7 +222,8 @@ class SearchIndex:
         # gain nothing from searching side by side.
         self._read_lock = threading.RLock()
         self._shared: _Shared | None = None
-        self._synonyms: tuple[str | None, list[tuple[tuple[str, ...], ...]]] = (None, [])
+        # (index commit, synonyms file version, stemmed groups, stem -> group numbers)
+        self._synonyms: tuple = (None, None, [], {})
         self.commit: str | None = None
         self.problems: dict[str, str] = {}
         # When the index cannot be used (its folder deleted, unreadable, a failed
@@ -508,17 +511,29 @@ class SearchIndex:
             self._shared.searcher.close()
             self._shared = None
 
-    def synonym_groups(self) -> list[tuple[tuple[str, ...], ...]]:
-        """The synonym list as groups of stemmed phrases, cached per version."""
-        version = self.store.version_of(SYNONYMS)
-        if version != self._synonyms[0]:
-            groups = []
-            for group in self.sheet.synonyms():
-                phrases = tuple(dict.fromkeys(tuple(stems(p)) for p in group if stems(p)))
-                if len(phrases) > 1:
-                    groups.append(phrases)
-            self._synonyms = (version, groups)
-        return self._synonyms[1]
+    def synonym_groups(self, among: Iterable[str] | None = None,
+                       ) -> list[tuple[tuple[str, ...], ...]]:
+        """The synonym list as groups of stemmed phrases, cached per version; with
+        `among`, only the groups using one of those stems (in the list's order)."""
+        if self._synonyms[0] != self.commit or self.commit is None:
+            version = self.store.version_of(SYNONYMS)
+            if version != self._synonyms[1]:
+                groups = []
+                for group in self.sheet.synonyms():
+                    phrases = tuple(dict.fromkeys(tuple(stems(p)) for p in group if stems(p)))
+                    if len(phrases) > 1:
+                        groups.append(phrases)
+                by_stem: dict[str, list[int]] = {}
+                for i, group in enumerate(groups):
+                    for stem in {w for phrase in group for w in phrase}:
+                        by_stem.setdefault(stem, []).append(i)
+                self._synonyms = (self.commit, version, groups, by_stem)
+            else:
+                self._synonyms = (self.commit, *self._synonyms[1:])
+        groups, by_stem = self._synonyms[2], self._synonyms[3]
+        if among is None:
+            return groups
+        return [groups[i] for i in sorted({i for w in among for i in by_stem.get(w, ())})]
 
     def search(
         self, text: str, limit: int = 10, tag: str | None = None,
@@ -617,7 +632,7 @@ class SearchIndex:
                                        limit, self._shared, vector, typed - _filler())
         out, sure = mark_confident([_doc(searcher, doc, self._shared).hit(score, query_stems)
                                     for doc, score in ranked],
-                                   stems(" ".join(corrected)), self.synonym_groups())
+                                   stems(" ".join(corrected)), self.synonym_groups)
         return Results(text, out, total, did_you_mean, corrections, stems(" ".join(words)),
                        sure=sure)
 
@@ -635,31 +650,31 @@ class SearchIndex:
             _, matched, _ = _scores(searcher, query, None, self._shared)
             return {searcher.stored_fields(int(d))["slug"] for d in np.flatnonzero(matched)}
 
-    def _known(self, searcher, word: str) -> bool:
-        return searcher.reader().doc_frequency("spell", word) > 0
-
     def _correct(self, searcher, words: list[str], typing: bool):
         """Replace words the sheet never uses by the nearest word it does."""
         synonym_words = {w for g in self.sheet_synonym_words() for w in g}
         corrected, corrections, prefix_word = [], {}, None
         reader = searcher.reader()
         for i, word in enumerate(words):
-            if (word in _STOP or word.isdigit() or len(word) < 3 or word in synonym_words
-                    or self._known(searcher, word)):
-                corrected.append(word)
-                continue
-            if typing and i == len(words) - 1 and any(
-                    True for _ in reader.expand_prefix("spell", word)):
+            last = typing and i == len(words) - 1
+            kind, best = self._shared.remember(("word", word, last), self._fate, reader, word,
+                                               last, synonym_words)
+            if kind == "prefix":
                 prefix_word = word  # still being typed: match it as a prefix
-                corrected.append(word)
-                continue
-            best = self._suggest(reader, word)
-            if best:
+            elif kind == "corrected":
                 corrections[word] = best
-                corrected.append(best)
-            else:
-                corrected.append(word)
+            corrected.append(best)
         return corrected, corrections, prefix_word
+
+    def _fate(self, reader, word: str, last: bool, synonym_words: set[str]):
+        """("kept" | "prefix" | "corrected", the word to search for)."""
+        if (word in _STOP or word.isdigit() or len(word) < 3 or word in synonym_words
+                or reader.doc_frequency("spell", word) > 0):
+            return "kept", word
+        if last and any(True for _ in reader.expand_prefix("spell", word)):
+            return "prefix", word
+        best = self._suggest(reader, word)
+        return ("corrected", best) if best else ("kept", word)
 
     def sheet_synonym_words(self) -> list[set[str]]:
         version = self.store.version_of(SYNONYMS)
@@ -703,7 +718,7 @@ class SearchIndex:
         token_stems = stems(" ".join(w for w in words if w != prefix_word))
         concepts = []
         used: set[int] = set()
-        for group in self.synonym_groups():
+        for group in self.synonym_groups(token_stems):
             for phrase in group:
                 n = len(phrase)
                 for start in range(len(token_stems) - n + 1):
@@ -721,12 +736,14 @@ class SearchIndex:
                 concepts.append(_phrase_query((stem,), 1.0))
         if prefix_word:
             prefix_stem = prefix_word.lower()
-            expansions = self._prefix_terms(reader, prefix_stem[:max(3, len(prefix_stem) - 1)])
+            start = prefix_stem[:max(3, len(prefix_stem) - 1)]
+            expansions = self._shared.remember(("prefix", start), self._prefix_terms, reader,
+                                               start)
             if expansions:
                 concepts.append(Q.Or([Q.Term("lead", t, boost=BOOSTS["lead"] * PREFIX_WEIGHT)
                                       for t in expansions]))
             all_stems.add(prefix_stem)
-        for group in self.synonym_groups():
+        for group in self.synonym_groups(all_stems):
             if any(set(p) <= all_stems for p in group):
                 for p in group:
                     all_stems.update(p)
@@ -878,7 +895,7 @@ def _filler() -> frozenset[str]:
 
 
 def mark_confident(hits: list[Hit], word_stems: list[str],
-                   synonym_groups: Iterable[tuple[tuple[str, ...], ...]] = (),
+                   synonym_groups: Callable[[set[str]], Iterable] = lambda _: (),
                    ) -> tuple[list[Hit], bool]:
     """The one place that decides which results are confident and whether the first is
     a sure answer. Confident: scoring at least SHOWN_SHARE of the best (the first always
@@ -893,7 +910,7 @@ def mark_confident(hits: list[Hit], word_stems: list[str],
         return hits, False
     top = hits[0]
     about = set(stems(" ".join([top.title, top.matched_phrasing or "", *top.tags])))
-    for group in synonym_groups:
+    for group in synonym_groups(about):
         if any(set(p) <= about for p in group):
             about |= {w for p in group for w in p}
 
@@ -943,6 +960,20 @@ class _Shared:
     # apart once; agents typing look up the same few hundred entries keystroke after
     # keystroke
     docs: dict = field(default_factory=dict)
+    # query leaf -> (documents, scores) at this version of the index (see _leaf_scores)
+    leaves: dict = field(default_factory=dict)
+    leaf_count: int = 0
+    # what a typed word became (kept, prefix, corrected) and a prefix's expansions
+    words: dict = field(default_factory=dict)
+
+    def remember(self, key, work: Callable, *args):
+        """work(*args) for key, worked out once at this version of the index."""
+        found = self.words.get(key)
+        if found is None:
+            if len(self.words) >= MAX_CACHED_WORDS:
+                self.words.clear()
+            found = self.words[key] = work(*args)
+        return found
 
 
 MAX_CACHED_DOCS = 3_000  # about 10 MB of answers and their sentences
@@ -1057,30 +1088,61 @@ def _postings(sub, fieldname: str, text: bytes, shared: _Shared) -> tuple[np.nda
     return found
 
 
-def _add_term_scores(sub, offset: int, term: Q.Term, shared: _Shared, scores: np.ndarray,
-                     matched: np.ndarray, also: np.ndarray | None = None) -> None:
-    """BM25F (whoosh's own formula and global statistics) for one term, added to
-    `scores` straight from the posting list, with field lengths read from an array.
-    Deleted documents are masked out by the caller."""
+def _term_weights(sub, term: Q.Term, shared: _Shared) -> tuple[np.ndarray, np.ndarray]:
+    """BM25F (whoosh's own formula and global statistics) of one term at boost 1 in
+    each document of one segment that holds it, straight from the posting list, with
+    field lengths read from an array. Deleted documents are masked out by the caller."""
     schema_field = sub.schema[term.fieldname]
     text = schema_field.to_bytes(term.text)
     reader = sub.reader()
     if (term.fieldname, text) not in reader:
-        return
+        return _NONE
     top = sub.get_parent()
     weighting = top.weighting
     idf = top.idf(term.fieldname, text)
     avgfl = top.avg_field_length(term.fieldname) or 1
     k1, b = weighting.K1, weighting.B
     flen = _field_lengths(sub, term.fieldname, shared.lengths)
-    scale, norm = idf * (k1 + 1) * term.boost, k1 * b / avgfl
-    base = k1 * (1 - b)
     ids, tf = _postings(sub, term.fieldname, text, shared)
     tf = tf.astype(np.float64)  # frequencies are stored small, summed in full precision
-    scores[offset + ids] += scale * tf / (tf + base + norm * flen[ids])
-    matched[offset + ids] = True
-    if also is not None:
-        also[offset + ids] = True
+    return ids, idf * (k1 + 1) * tf / (tf + k1 * (1 - b) + k1 * b / avgfl * flen[ids])
+
+
+_NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+
+
+def _leaf_scores(searcher, leaf, shared: _Shared) -> tuple[np.ndarray, np.ndarray]:
+    """The documents (index-wide numbers) one leaf of the query matches and its score
+    in each: a term's at boost 1, a phrase's as whoosh scores it. Kept for as long as
+    the index stays at this version (the statistics change with every save), since
+    agents typing ask for the same few hundred words again and again."""
+    if isinstance(leaf, Q.Term):
+        key = ("term", leaf.fieldname, leaf.text)
+    else:
+        key = ("phrase", leaf.fieldname, tuple(leaf.words), leaf.boost)
+    found = shared.leaves.get(key)
+    if found is not None:
+        return found
+    parts = []
+    for sub, offset in searcher.leaf_searchers():
+        if isinstance(leaf, Q.Term):
+            ids, weights = _term_weights(sub, leaf, shared)
+        else:  # phrases match few documents: whoosh scores them
+            matcher, found_ids, found_scores = leaf.matcher(sub, sub.context()), [], []
+            while matcher.is_active():
+                found_ids.append(matcher.id())
+                found_scores.append(matcher.score())
+                matcher.next()
+            ids = np.asarray(found_ids, dtype=np.int64)
+            weights = np.asarray(found_scores, dtype=np.float64)
+        if len(ids):
+            parts.append((offset + ids.astype(np.int64), weights))
+    found = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])) \
+        if parts else _NONE
+    if shared.leaf_count + len(found[0]) <= MAX_CACHED_LEAF_SCORES:
+        shared.leaves[key] = found
+        shared.leaf_count += len(found[0])
+    return found
 
 
 def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
@@ -1186,20 +1248,15 @@ def _scores(searcher, query, filter_query, shared: _Shared, words: frozenset[str
     scores = np.zeros(size, dtype=np.float64)
     matched = np.zeros(size, dtype=bool)
     per_word = {w: np.zeros(size, dtype=bool) for w in words}
-    leaves = list(_leaves(query))
+    for leaf in _leaves(query):
+        ids, weights = _leaf_scores(searcher, leaf, shared)
+        scores[ids] += leaf.boost * weights if isinstance(leaf, Q.Term) else weights
+        matched[ids] = True
+        has = per_word.get(leaf.text) if isinstance(leaf, Q.Term) and (
+            leaf.fieldname in BOOSTS) else None
+        if has is not None:
+            has[ids] = True
     for sub, offset in searcher.leaf_searchers():
-        context = sub.context()
-        for leaf in leaves:
-            if isinstance(leaf, Q.Term):
-                has = per_word.get(leaf.text) if leaf.fieldname in BOOSTS else None
-                _add_term_scores(sub, offset, leaf, shared, scores, matched, has)
-                continue
-            matcher = leaf.matcher(sub, context)  # phrases: few documents, whoosh scores them
-            while matcher.is_active():
-                doc = offset + matcher.id()
-                scores[doc] += matcher.score()
-                matched[doc] = True
-                matcher.next()
         deleted = getattr(sub.reader(), "deleted_docs_set", None)  # none in an empty index
         if deleted:
             matched[offset + np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
