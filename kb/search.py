@@ -45,6 +45,7 @@ from whoosh.support.levenshtein import distance as edit_distance
 from whoosh.writing import MERGE_SMALL
 
 from kb import meaning as kb_meaning
+from kb import priority
 from kb.entry import Entry, review_due
 from kb.sheet import SYNONYMS, Problem, Sheet
 from kb.store import is_entry_path, slug_of
@@ -540,6 +541,7 @@ class SearchIndex:
         category: str | None = None, typing: bool = False,
     ) -> Results:
         """Rank published entries for the customer's words. Never raises for a query."""
+        priority.gate.wait()
         self.ensure_fresh()
         text = (text or "")[:MAX_QUERY_CHARS]
         limit = max(1, min(int(limit or 10), 100))

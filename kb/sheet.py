@@ -9,6 +9,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kb import priority
 from kb.entry import Entry, EntryError, load_yaml, parse_entry, serialize_entry, update_text
 from kb.store import ContentStore, Person, StoreError, entry_path, is_entry_path, slug_of
 
@@ -208,7 +209,8 @@ class Sheet:
         for path, text in changes.items():
             if text is not None:
                 check_file(path, text)
-        return self.store.write(changes, after_commit=self.after_commit, **kwargs)
+        with priority.gate.writing():
+            return self.store.write(changes, after_commit=self.after_commit, **kwargs)
 
 
 __all__ = ["Sheet", "Problem", "parse_synonyms", "parse_placeholders", "is_entry_path"]

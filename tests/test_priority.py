@@ -1,0 +1,63 @@
+"""Saves before searches: a search starting while a save runs in the process waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from kb.priority import WritesFirst
+
+
+def test_a_search_waits_for_a_save_under_way():
+    gate = WritesFirst()
+    order = []
+    saving, release = threading.Event(), threading.Event()
+
+    def save():
+        with gate.writing():
+            saving.set()
+            release.wait(5)
+            order.append("save done")
+
+    def search():
+        gate.wait(timeout=5)
+        order.append("search ran")
+
+    writer = threading.Thread(target=save)
+    writer.start()
+    saving.wait(5)
+    reader = threading.Thread(target=search)
+    reader.start()
+    time.sleep(0.2)  # the search is parked, not running
+    assert order == [] and gate.busy()
+    release.set()
+    writer.join(5)
+    reader.join(5)
+    assert order == ["save done", "search ran"]
+    assert not gate.busy()
+
+
+def test_the_saving_thread_itself_never_waits():
+    gate = WritesFirst()
+    with gate.writing():
+        started = time.monotonic()
+        gate.wait(timeout=60)  # a save that searches (an import, say) must not stall
+        assert time.monotonic() - started < 30  # it did not sit out the timeout
+
+
+def test_a_slow_save_holds_searches_back_only_so_long():
+    gate = WritesFirst()
+    saving, release = threading.Event(), threading.Event()
+
+    def save():
+        with gate.writing():
+            saving.set()
+            release.wait(5)
+
+    writer = threading.Thread(target=save)
+    writer.start()
+    saving.wait(5)
+    gate.wait(timeout=0.1)  # returns although the save still runs
+    assert gate.busy()
+    release.set()
+    writer.join(5)
