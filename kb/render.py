@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import markdown
 import nh3
 from markupsafe import Markup
@@ -20,7 +22,16 @@ def sanitise(html: str) -> str:
     )
 
 
+_local = threading.local()
+
+
 def to_html(text: str) -> Markup:
     """Render Markdown and strip anything that is not plain formatting."""
-    raw = markdown.markdown(text or "", extensions=["sane_lists"], output_format="html")
+    # One converter per thread, reset between texts: setting one up cost more than
+    # converting a whole answer.
+    converter = getattr(_local, "markdown", None)
+    if converter is None:
+        converter = _local.markdown = markdown.Markdown(extensions=["sane_lists"],
+                                                        output_format="html")
+    raw = converter.reset().convert(text or "")
     return Markup(sanitise(raw))

@@ -3,9 +3,11 @@ the content store, parsed once per version, and kept in step with the index."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -121,6 +123,7 @@ class Sheet:
         self._cache: OrderedDict[str, Entry | EntryError] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._parts: dict[tuple[str, str], Any] = {}  # (path, blob id) -> parsed
         # Called inside the write lock with (old_head, new_head): the search
         # index catches up before the write returns.
         self.after_commit = None
@@ -161,17 +164,31 @@ class Sheet:
                 problems.append(Problem(path, str(exc)))
         return entries, problems
 
+    def _read_part(self, path: str, parse: Callable[[str], Any], empty: Any) -> Any:
+        """A shared file, parsed once per version of it (an entry page reads the
+        placeholders several times; each YAML parse cost more than the page's search)."""
+        version = self.store.version_of(path)
+        if version is None:
+            return empty
+        key = (path, version)
+        with self._lock:
+            hit = self._parts.get(key)
+        if hit is None:
+            hit = parse(self.store.read_blob(version))
+            with self._lock:
+                if len(self._parts) > 32:
+                    self._parts.clear()
+                self._parts[key] = hit
+        return copy.deepcopy(hit)  # callers may change what they get
+
     def part(self, name: str) -> str:
-        found = self.store.read(PARTS[name])
-        return found.text.strip() if found else ""
+        return self._read_part(PARTS[name], str.strip, "")
 
     def synonyms(self) -> list[tuple[str, ...]]:
-        found = self.store.read(SYNONYMS)
-        return parse_synonyms(found.text) if found else []
+        return self._read_part(SYNONYMS, parse_synonyms, [])
 
     def placeholders(self) -> dict[str, dict[str, str]]:
-        found = self.store.read(PLACEHOLDERS)
-        return parse_placeholders(found.text) if found else {}
+        return self._read_part(PLACEHOLDERS, parse_placeholders, {})
 
     def save_entry(
         self, entry: Entry, *, message: str, author: Person, committer: Person | None = None,
