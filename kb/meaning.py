@@ -30,6 +30,11 @@ DIM = 256
 TOKENIZER_FILE = f"tokenizers/{MODEL}_tokenizer_config.json"
 WEIGHTS_FILE = f"weights/{MODEL}_{DIM}.safetensors"
 MAX_TOKENS = 512  # an entry's title, phrasings and answer; more adds little meaning
+# The answer's opening says what it is about; the tokenizer's time grows with the text
+# (most of `kb reindex`'s cost), and cutting the answers of tests/relevance_*.tsv to
+# 400 characters changed no figure.
+ANSWER_CHARS = 1000
+VECTORS_PER_ENTRY = 2  # what the entry is about, and the whole entry (entry_vectors)
 
 
 class Meaning:
@@ -68,22 +73,40 @@ class Meaning:
         for row, text in enumerate(texts):
             # one text at a time: encode_batch starts a thread pool, which a forked
             # server worker must not inherit
-            ids = self._tokenizer.encode(text or "", add_special_tokens=False).ids[:MAX_TOKENS]
-            if not ids:
+            ids = self._token_ids(text)
+            if not len(ids):
                 continue
-            ids = np.clip(np.asarray(ids, dtype=np.int64), 0, self._table.shape[0] - 1)
             vector = self._table[ids].astype(np.float32).mean(axis=0)
             norm = float(np.linalg.norm(vector))
             if norm > 0:
                 out[row] = vector / norm
         return out
 
+    def entry_vectors(self, title: str, phrasings: list[str] | tuple[str, ...],
+                      answer: str) -> np.ndarray:
+        """An entry's VECTORS_PER_ENTRY unit vectors (float32, one per row): what it is
+        about (title and customer phrasings), then the whole entry (with the answer).
+        Search takes the nearer of the two: a short query in the customer's words is
+        nearest the first, a sheet imported without phrasings is carried by the second
+        (README, "Relevance"). Each part is tokenized once; the whole entry's vector is
+        the two parts' token vectors together."""
+        out = np.zeros((VECTORS_PER_ENTRY, DIM), dtype=np.float32)
+        if not self.available:
+            return out
+        about = self._token_ids(". ".join([title, *phrasings]))
+        rest = self._token_ids(answer[:ANSWER_CHARS])[:max(0, MAX_TOKENS - len(about))]
+        about_sum = self._table[about].astype(np.float32).sum(axis=0)
+        whole_sum = about_sum + self._table[rest].astype(np.float32).sum(axis=0)
+        for row, (total, count) in enumerate([(about_sum, len(about)),
+                                              (whole_sum, len(about) + len(rest))]):
+            norm = float(np.linalg.norm(total))
+            if count and norm > 0:
+                out[row] = total / norm
+        return out
 
-def entry_text(title: str, phrasings: list[str] | tuple[str, ...], answer: str) -> str:
-    """What an entry's vector is made of. Title, customer phrasings and the answer
-    together ranked best on the relevance sets (tests/relevance_*.tsv): the answer
-    carries the meaning of a sheet imported without phrasings."""
-    return ". ".join([title, *phrasings, answer])
+    def _token_ids(self, text: str) -> np.ndarray:
+        ids = self._tokenizer.encode(text or "", add_special_tokens=False).ids[:MAX_TOKENS]
+        return np.clip(np.asarray(ids, dtype=np.int64), 0, self._table.shape[0] - 1)
 
 
 _models: dict[str, Meaning] = {}

@@ -52,8 +52,9 @@ from kb.store import is_entry_path, slug_of
 
 log = logging.getLogger("kb")
 RETRY_SECONDS = 30.0  # a failed background rebuild is tried again after this long
-# 7: plain segment files; 8: doubled consonants; 9: meaning vectors; 10: owner, due date
-SCHEMA_VERSION = 10
+# 7: plain segment files; 8: doubled consonants; 9: meaning vectors; 10: owner, due date;
+# 11: two meaning vectors per entry
+SCHEMA_VERSION = 11
 STATE_FILE = "kb-state.json"
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 12
@@ -86,12 +87,14 @@ _FILLER_WORDS = (
     "that these those please hi hello thanks want wanted need needs get got can could would "
     "will just still some any thing things someone something about")
 # The final rank is BM25F + MEANING_WEIGHT x how much more alike (cosine similarity)
-# an entry is to the query than the sheet's average entry (tuned on the sets in
+# an entry is to the query than the sheet's median entry (tuned on the sets in
 # tests/relevance_*.tsv, see README). An entry no word matched is ranked only if it
 # is among the MEANING_CANDIDATES most alike and MEANING_FLOOR above the average.
-MEANING_WEIGHT = 150.0
+# An entry has two vectors (kb.meaning.entry_vectors); its likeness is the nearer one.
+MEANING_WEIGHT = 200.0
 MEANING_CANDIDATES = 10
 MEANING_FLOOR = 0.1
+_VECTOR_BYTES = kb_meaning.VECTORS_PER_ENTRY * kb_meaning.DIM * 2  # float16
 
 
 def _porter(word: str) -> str:
@@ -123,7 +126,7 @@ def _schema() -> Schema:
         category=ID(stored=True),
         status=ID(stored=True),
         meta=STORED(),
-        meaning=COLUMN(whoosh_columns.FixedBytesColumn(kb_meaning.DIM * 2)),  # float16
+        meaning=COLUMN(whoosh_columns.FixedBytesColumn(_VECTOR_BYTES)),  # float16
         # the reports page through these instead of reading every entry file
         owner=ID(stored=True),
         due=ID(sortable=True),  # ISO date of the next review: text order is date order
@@ -1171,9 +1174,11 @@ def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
         if similar is not None:
             eligible = _eligible(searcher, filter_query)
             # Any two texts are somewhat alike to a bag of token vectors: what counts is
-            # how much more alike an entry is than the sheet's typical entry.
+            # how much more alike an entry is than the sheet's typical (median) entry; the
+            # median, not the mean, so that on a small sheet the entry that is alike does
+            # not raise the bar it is measured against.
             if eligible.any():
-                similar = np.maximum(similar - float(np.mean(similar[eligible])), 0.0)
+                similar = np.maximum(similar - float(np.median(similar[eligible])), 0.0)
             # the entries most alike in meaning join the words' matches
             pool = np.flatnonzero(eligible & (similar >= MEANING_FLOOR))
             if len(pool) > MEANING_CANDIDATES:
@@ -1211,21 +1216,26 @@ def _similarities(searcher, vector: np.ndarray, shared: _Shared) -> np.ndarray |
     indexed without the model score 0)."""
     out = np.zeros(searcher.doc_count_all(), dtype=np.float64)
     for sub, offset in searcher.leaf_searchers():
-        matrix = _vectors(sub, shared.lengths)
+        matrix = _vectors(sub, shared.lengths)  # VECTORS_PER_ENTRY rows per document
         if len(matrix):
-            out[offset:offset + len(matrix)] = matrix @ vector.astype(np.float32)
+            # einsum, not `matrix @ vector`: the BLAS matrix-vector product took 8-20 ms
+            # for 20,000 x 256 here (and starts threads), einsum's own loop 1 ms
+            alike = np.einsum("ij,j->i", matrix, vector.astype(np.float32))
+            alike = alike.reshape(-1, kb_meaning.VECTORS_PER_ENTRY)
+            out[offset:offset + len(alike)] = alike.max(axis=1)
     return out
 
 
 def _vectors(sub, cache: dict) -> np.ndarray:
-    """The segment's entry vectors as one float32 matrix (a segment never changes).
+    """The segment's entry vectors as one float32 matrix, VECTORS_PER_ENTRY rows per
+    document (a segment never changes).
     Stored as float16 to halve the index; widened once here, because NumPy has no fast
     float16 product (10,000 x 256 took 18 ms in float16, 0.3 ms in float32)."""
     key = (_segment_id(sub), "meaning")
     found = cache.get(key)
     if found is None:
         reader = sub.reader()
-        width = kb_meaning.DIM * 2
+        width = _VECTOR_BYTES
         count = reader.doc_count_all()
         if not reader.has_column("meaning"):
             raw = bytes(count * width)
@@ -1236,7 +1246,8 @@ def _vectors(sub, cache: dict) -> np.ndarray:
                 raw = stored + bytes((count - column._count) * width)
             except AttributeError:
                 raw = b"".join(column[d] for d in range(count))
-        found = np.frombuffer(raw, dtype=np.float16).reshape(count, kb_meaning.DIM)
+        found = np.frombuffer(raw, dtype=np.float16).reshape(
+            count * kb_meaning.VECTORS_PER_ENTRY, kb_meaning.DIM)
         found = found.astype(np.float32)
         cache[key] = found
     return found
@@ -1301,8 +1312,8 @@ def _document(entry: Entry, meaning: kb_meaning.Meaning | None = None) -> dict:
     body = entry.answer + "\n" + entry.phone
     vector = {}
     if meaning is not None and meaning.available:
-        text = kb_meaning.entry_text(entry.title, entry.phrasings, entry.answer)
-        vector = {"meaning": meaning.embed([text])[0].astype(np.float16).tobytes()}
+        vectors = meaning.entry_vectors(entry.title, entry.phrasings, entry.answer)
+        vector = {"meaning": vectors.astype(np.float16).tobytes()}
     doc = {
         **vector,
         "slug": entry.slug,

@@ -30,7 +30,8 @@ def test_synonym_list_expands_the_query(index):
 
 
 def test_editing_the_synonym_list_changes_search_at_once(index, sheet):
-    assert index.search("busted").hits == []
+    # no word of the sheet matches yet (meaning alone may already bring the entry up)
+    assert index.matching_slugs("busted") == set()
     synonyms = sheet.store.read("_sheet/synonyms.txt").text + "busted, damaged\n"
     sheet.write({"_sheet/synonyms.txt": synonyms}, message="Add busted", author=TARA)
     assert slugs(index.search("busted")) == ["item-arrived-damaged"]
