@@ -48,12 +48,13 @@ KEEP_WINDOW = dt.timedelta(minutes=1)  # a new search this soon after a copy: it
 
 
 def log_search(db: Database, user_id: int | None, query: str, words: list[str],
-               result_count: int) -> int | None:
+               result_count: int, after: int | None = None) -> int | None:
     """Queue a search for the log, customer details masked, and return its id
-    (keystrokes of one query count once; see kb.usage_log)."""
+    (keystrokes of one query count once; `after`: the search the page says these
+    words continue; see kb.usage_log)."""
     masked, removed = mask_private(" ".join(query.split()))
     return db.usage_log.search(user_id, masked, _public_words(words, masked, removed),
-                               result_count)
+                               result_count, after)
 
 
 def purge_searches(db: Database, days: int) -> int:

@@ -61,6 +61,11 @@ class _Link:
     at: dt.datetime
 
 
+def _naive(at: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive UTC times, PostgreSQL aware ones: compare them alike."""
+    return at.replace(tzinfo=None) if at.tzinfo else at
+
+
 class UsageLog:
     def __init__(self, db: Database, interval: float = FLUSH_SECONDS,
                  max_rows: int = FLUSH_ROWS):
@@ -92,10 +97,13 @@ class UsageLog:
     # -- queueing ---------------------------------------------------------------
 
     def search(self, user_id: int | None, query: str, words: list[str],
-               result_count: int) -> int | None:
+               result_count: int, after: int | None = None) -> int | None:
         """Queue a search and return its id. A query that extends or trims the
         user's last one within a few seconds replaces it, so typing "box sma" →
-        "box smashed" counts once."""
+        "box smashed" counts once. With several server processes the keystrokes
+        of one query land in different ones, so the search page names the search
+        its words continue (`after`), and that search's row is updated wherever
+        it was queued."""
         query = " ".join(query.split())[:200]
         if not query:
             return None
@@ -107,7 +115,10 @@ class UsageLog:
             if (last is not None and last.query.lower() == query.lower()
                     and now - last.at < REPEAT_WINDOW):
                 return last.id  # coming back to the same words is not a new search
-            if (last is not None and now - last.at < MERGE_WINDOW and not last.opened
+            if after is not None and after >= ID_BASE and not (
+                    last is not None and last.id == after and last.opened):
+                search_id = after  # numbered by this or another process
+            elif (last is not None and now - last.at < MERGE_WINDOW and not last.opened
                     and (query.startswith(last.query) or last.query.startswith(query))):
                 search_id = last.id
             else:
@@ -212,8 +223,10 @@ class UsageLog:
                 if row is None:
                     rows[search_id] = row = SearchLog(id=search_id, **fields)
                     s.add(row)
-                elif row.user_id == fields["user_id"]:
-                    # opened/copied may already be set by another process: keep them
+                elif row.user_id == fields["user_id"] and (
+                        not row.query or _naive(fields["at"]) >= _naive(row.at)):
+                    # opened/copied may already be set by another process: keep them;
+                    # an older keystroke written late does not undo a newer one
                     row.query, row.words = fields["query"], fields["words"]
                     row.result_count, row.at = fields["result_count"], fields["at"]
             for link in links:

@@ -26,6 +26,7 @@ function initSearch() {
   const tagInput = form.querySelector('input[name="tag"]');
   let latest = 0;          // the newest request sent; older answers are dropped
   let selected = -1;
+  let typed = null;        // the last search logged: {id, q, at}; its next keystrokes continue it
 
   const moreBox = document.getElementById("more-results");
   const moreList = document.getElementById("more");
@@ -111,6 +112,12 @@ function initSearch() {
     const params = new URLSearchParams({q: q, limit: "20", typing: "1"});
     if (category.value) params.set("category", category.value);
     if (tagInput) params.set("tag", tagInput.value);
+    // the same query still being typed or trimmed: one search in the log, whichever
+    // server process answers this keystroke
+    const words = q.trim().toLowerCase();
+    if (typed && Date.now() - typed.at < 20000 && (words.startsWith(typed.q) || typed.q.startsWith(words))) {
+      params.set("after", typed.id);
+    }
     history.replaceState(null, "", "?" + new URLSearchParams(
       Object.fromEntries([...params].filter(([k]) => k !== "typing" && k !== "limit"))));
     if (!q.trim() && !category.value && !tagInput) {
@@ -120,6 +127,7 @@ function initSearch() {
     try {
       const response = await fetch(form.dataset.api + "?" + params, {headers: {Accept: "application/json"}});
       const data = await response.json();
+      if (data.search_id) typed = {id: data.search_id, q: words, at: Date.now()};
       if (id !== latest) return;  // a newer keystroke already asked again
       render(data, q);
       document.body.dataset.searched = String(id);

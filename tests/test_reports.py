@@ -213,3 +213,15 @@ def test_gaps_group_similar_wordings_but_not_a_shared_common_word(client, traine
         frozenset({"gift wrap order", "order gift wrapping"}): 2,  # wrap, wrapping: one stem
         frozenset({"orders"}): 1,  # shares only "order" with the gift wrap group
     }
+
+
+def test_the_page_names_the_search_its_keystrokes_continue(client):
+    first = search(client, "box sm")["search_id"]
+    # what another server process numbered: this one takes the page's word for it
+    other = client.get("/api/search", query_string={"q": "parcel", "typing": "1"}).get_json()
+    assert other["search_id"] != first
+    again = client.get("/api/search", query_string={"q": "box smashed", "typing": "1",
+                                                     "after": str(first)}).get_json()
+    assert again["search_id"] == first
+    junk = client.get("/api/search", query_string={"q": "box smashed", "after": "x1"})
+    assert junk.status_code == 200  # a bad id is ignored, never an error

@@ -74,3 +74,31 @@ def test_an_open_written_before_its_search_keeps_both(db):
     assert other != sid  # two processes never hand out the same id
     searching.close()
     opening.close()
+
+
+def test_keystrokes_answered_by_two_processes_are_one_search(db):
+    """Two server processes take turns answering one agent's keystrokes; the page
+    names the search its words continue, so the log holds one row, the last words."""
+    first, second = UsageLog(db, interval=3600), UsageLog(db, interval=3600)
+    sid = first.search(1, "box", ["box"], 3)
+    assert second.search(1, "box sma", ["box"], 3, after=sid) == sid
+    assert first.search(1, "box smash", ["box", "smash"], 2, after=sid) == sid
+    assert second.search(1, "box smashed", ["box", "smash"], 2, after=sid) == sid
+    second.flush()  # the newest keystroke reaches the database first ...
+    first.flush()   # ... and an older one written later does not undo it
+    with db.session() as s:
+        rows = list(s.scalars(select(SearchLog)))
+    assert [(r.id, r.query) for r in rows] == [(sid, "box smashed")]
+    # without the page's word, each process would have counted its own search
+    alone = UsageLog(db, interval=3600)
+    assert alone.search(1, "box smashed again", ["box"], 3) != sid
+    for log in (first, second, alone):
+        log.close()
+
+
+def test_an_opened_search_is_not_continued(db):
+    log = UsageLog(db, interval=3600)
+    sid = log.search(1, "refund", ["refund"], 2)
+    log.event(1, "view", "refund-status", "v1", sid)
+    assert log.search(1, "refund late", ["refund", "late"], 2, after=sid) != sid
+    log.close()

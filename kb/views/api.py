@@ -77,7 +77,7 @@ def search():
     )
     data = results.to_dict()
     data["search_id"] = usage.log_search(database(), current_user.id, query, results.words,
-                                         results.total)
+                                         results.total, as_id(request.args.get("after")))
     return jsonify(data)
 
 
