@@ -348,6 +348,23 @@ def test_stale_search_answers_are_dropped(page):
     expect(page.locator("#results li a").first).to_contain_text("Item arrived damaged")
 
 
+def test_the_page_names_the_search_its_keystrokes_continue(page):
+    """With several server processes, keystrokes land in different ones: each request
+    after the first carries the id of the search the words continue."""
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if "/api/search" in r.url else None)
+    page.goto("/")
+    page.locator("#q").press_sequentially("box", delay=60)
+    expect(page.locator("#results li").first).to_be_visible()  # the first search answered
+    first = len(sent)
+    page.locator("#q").press_sequentially(" smashed", delay=60)
+    expect(page.locator("#results li a").first).to_contain_text("Item arrived damaged")
+    after = [re.search(r"[?&]after=(\d+)", url) for url in sent]
+    assert after[0] is None and len(sent) > first
+    assert all(after[first:])  # every later keystroke names the search it continues
+    assert len({m.group(1) for m in after if m}) == 1  # one search, however many keys
+
+
 def test_shortcut_overlay(page):
     page.goto("/")
     page.locator("body").click()
