@@ -64,7 +64,8 @@ def _unknown_names(text: str, field_name: str, known: set[str]) -> list[Finding]
         out.append(Finding(
             "placeholder", "error",
             f"“{name}” (line {_line_of(text, match.start())}) is not a known placeholder, so "
-            f"it would reach the customer as written. {hint}Known: {listed}.",
+            f"it would reach the customer as written. {hint}Known: {listed} (a new one "
+            "is added under placeholders first).",
             field_name, match.start(), match.end(), match.group(0),
             "{{ " + close[0] + " }}" if close else ""))
     return out
