@@ -124,6 +124,16 @@ def spec() -> dict[str, Any]:
                     "errors": {"type": "integer"}, "warnings": {"type": "integer"},
                     "checks_html": {"type": "string"},
                     "preview_html": {"type": "string"}}}), **errors}}},
+            "/api/preview-entry": {"post": {
+                "summary": "Preview unsaved entry text: sanitised HTML and the answer checks",
+                "requestBody": _body({"type": "object", "properties": {
+                    "title": {"type": "string"}, "answer": {"type": "string"},
+                    "phone": {"type": "string"}}}),
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "answer_html": {"type": "string"}, "phone_html": {"type": "string"},
+                    "findings": {"type": "array", "items": OBJ},
+                    "errors": {"type": "integer"}, "warnings": {"type": "integer"}}}),
+                    "413": _ERROR, "415": _ERROR, **errors}}},
             "/api/compose/{slug}": {"parameters": [SLUG], "post": {
                 "summary": "The finished email with placeholder values filled in",
                 "requestBody": _body({"type": "object",

@@ -863,6 +863,19 @@ class SearchIndex:
         return {"tags": sorted({t for e in entries for t in e.tags}),
                 "categories": sorted({e.category for e in entries if e.category})}
 
+    def owners(self) -> list[str]:
+        """The owners entries name (for the edit form's list); empty while the index is
+        unwell, since reading every file for a hint is not worth it."""
+        if self._healthy():
+            try:
+                with self._read_lock:
+                    reader = self._searcher().reader()
+                    return sorted(o.decode() if isinstance(o, bytes) else o
+                                  for o in reader.field_terms("owner"))
+            except Exception as exc:
+                self._trouble(exc)
+        return []
+
     def category_counts(self) -> dict[str, int]:
         if self._healthy():
             try:

@@ -505,6 +505,129 @@ function initShortcuts() {
   });
 }
 
+// ---- entry forms: tags as chips, a live preview and the answer checks ----------------------
+//
+// The tags stay one plain field (comma separated) that the form sends; the chips only show
+// it. Without this script the field is typed as text and the checks show after sending.
+
+function initTagChips(source) {
+  const label = source.closest("label");
+  const box = document.createElement("div");
+  box.className = "chips";
+  const typing = document.createElement("input");
+  typing.id = "tags-typing";
+  typing.autocomplete = "off";
+  if (source.getAttribute("list")) typing.setAttribute("list", source.getAttribute("list"));
+  if (label) label.htmlFor = typing.id;
+  const tags = () => source.value.split(/[,;]/).map((t) => t.trim().toLowerCase()).filter(Boolean);
+  const changed = () => source.form.dispatchEvent(new Event("input", {bubbles: true}));
+  const set = (list) => { source.value = [...new Set(list)].join(", "); render(); changed(); };
+  function render() {
+    for (const chip of box.querySelectorAll(".chip")) chip.remove();
+    for (const tag of tags()) {
+      const chip = document.createElement("span");
+      chip.className = "chip";
+      chip.textContent = tag;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "×";
+      remove.setAttribute("aria-label", "Remove tag " + tag);
+      remove.addEventListener("click", () => { set(tags().filter((t) => t !== tag)); typing.focus(); });
+      chip.append(remove);
+      box.insertBefore(chip, typing);
+    }
+  }
+  // what is typed becomes chips at a comma, Enter, leaving the box, or sending the form
+  const commit = () => {
+    const typed = typing.value.split(/[,;]/).map((t) => t.trim().toLowerCase()).filter(Boolean);
+    typing.value = "";
+    if (typed.length) set(tags().concat(typed));
+  };
+  typing.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === ",") {
+      event.preventDefault(); commit();  // never sends the form: on a review that would approve
+    } else if (event.key === "Backspace" && !typing.value && tags().length) {
+      event.preventDefault(); set(tags().slice(0, -1));
+    }
+  });
+  typing.addEventListener("input", (event) => {
+    event.stopPropagation();  // not a field of the form: only the chips count
+    if (/[,;]/.test(typing.value)) commit();
+  });
+  typing.addEventListener("blur", commit);
+  source.form.addEventListener("submit", commit);
+  source.form.addEventListener("kb:restored", render);
+  source.hidden = true;
+  box.append(typing);
+  source.after(box);
+  render();
+}
+
+function checkItem(f) {
+  const li = document.createElement("li");
+  li.className = f.level;
+  const level = document.createElement("strong");
+  level.textContent = f.level;
+  li.append(level, " · " + f.field + (f.excerpt ? " “" + f.excerpt + "”" : "") + ": " + f.message);
+  if (f.suggestion) {
+    const q = document.createElement("q");
+    q.textContent = f.suggestion;
+    li.append(" — try: ", q);
+  }
+  return li;
+}
+
+function initEntryPreview(form, pane) {
+  const list = pane.querySelector("#live-checks");
+  const count = pane.querySelector("#checks-count");
+  let asked = 0;
+  const plural = (n, word) => n + " " + word + (n === 1 ? "" : "s");
+  async function update() {
+    const mine = ++asked;
+    const body = {};
+    for (const name of ["title", "answer", "phone"]) {
+      if (form.elements[name]) body[name] = form.elements[name].value;
+    }
+    let response;
+    try {
+      response = await fetch(pane.dataset.url, {
+        method: "POST", body: JSON.stringify(body),
+        headers: {"Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken()},
+      });
+    } catch (err) { return; }  // offline: the checks run again when the form is sent
+    if (mine !== asked) return;  // a newer keystroke has asked since
+    if (!response.ok) {
+      count.textContent = response.status === 401 ? "not updated: sign in again" : "not updated";
+      return;
+    }
+    const data = await response.json();
+    if (mine !== asked) return;
+    pane.querySelector("#preview-answer").innerHTML = data.answer_html;  // sanitised by the server
+    pane.querySelector("#preview-phone").innerHTML = data.phone_html;
+    list.replaceChildren(...data.findings.map(checkItem));
+    if (!data.findings.length) {
+      const ok = document.createElement("li");
+      ok.className = "ok"; ok.textContent = "Nothing to fix.";
+      list.append(ok);
+    }
+    count.textContent = plural(data.errors, "error") + ", " + plural(data.warnings, "warning");
+  }
+  const later = debounce(update, 300);
+  form.addEventListener("input", (event) => {
+    if (["title", "answer", "phone"].includes(event.target.name)) later();
+  });
+  form.addEventListener("kb:restored", update);
+}
+
+function initEntryForms() {
+  for (const form of document.querySelectorAll("form.entry-form")) {
+    const tags = form.querySelector("input[name=tags][data-chips]");
+    if (tags) initTagChips(tags);
+    const pane = document.getElementById("entry-preview");
+    if (pane && form.elements.answer) initEntryPreview(form, pane);
+  }
+}
+
 // ---- long forms (edit, propose, review, greeting): nothing typed is lost ------------------
 //
 // The form's fields are kept in this tab while the person types. Before sending, the page
@@ -541,6 +664,7 @@ function initKeptForms() {
         drop.addEventListener("click", () => { sessionStorage.removeItem(key); location.reload(); });
         note.append(drop);
         form.before(note);
+        form.dispatchEvent(new Event("kb:restored"));  // chips and preview show the text back
       }
     } else if (saved) {
       sessionStorage.removeItem(key);  // saved meanwhile: that text is in the history now
@@ -624,6 +748,7 @@ function initMenus() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  initMenus(); initCopyButtons(); initShortcuts(); initSearch(); initCompose(); initKeptForms(); initPartChecks();
+  initMenus(); initCopyButtons(); initShortcuts(); initSearch(); initCompose();
+  initEntryForms(); initKeptForms(); initPartChecks();  // chips first: they turn typed words into tags before a send
   document.documentElement.dataset.ready = "1";  // the keys work from here on
 });

@@ -928,3 +928,75 @@ def test_one_time_password_has_a_copy_button_and_a_forced_change_focuses(browser
     expect(other.locator("input[name=current]")).to_be_focused()
     other.context.close()
     context.close()
+
+
+# -- the entry form: chips, live preview and checks, the review form --------------------------
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_entry_form_previews_checks_and_tags_as_you_type(browser, server, app, width):
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 800})
+    page = context.new_page()
+    sign_in(page, "tara")
+    page.goto("/e/refund-status/edit")
+    keys_ready(page)
+    answer = page.locator("textarea[name=answer]")
+    answer.fill("")
+    answer.press_sequentially("Your refund is **on its way**, {{ custmer_name }}.", delay=5)
+    expect(page.locator("#preview-answer strong")).to_have_text("on its way")
+    expect(page.locator("#live-checks")).to_contain_text(
+        "“custmer_name” is not a known placeholder")
+    expect(page.locator("#checks-count")).to_have_text("1 error, 0 warnings")
+    answer.press_sequentially(" Calm down.", delay=5)
+    expect(page.locator("#checks-count")).to_have_text("2 errors, 0 warnings")
+    # tags: typed words become chips at a comma or Enter; Backspace and × take them away
+    tags = page.locator("input[name=tags]")
+    expect(page.locator(".chip")).to_have_count(1)
+    page.click("label:has-text('Tags')")  # the label leads to the box you type in
+    expect(page.locator("#tags-typing")).to_be_focused()
+    page.keyboard.type("Money Back,late", delay=5)
+    page.keyboard.press("Enter")
+    expect(page.locator(".chip")).to_have_text([re.compile("^refund"), re.compile("^money back"),
+                                                 re.compile("^late")])
+    expect(tags).to_have_value("refund, money back, late")
+    page.keyboard.press("Backspace")
+    expect(tags).to_have_value("refund, money back")
+    page.click("button[aria-label='Remove tag refund']")
+    expect(tags).to_have_value("money back")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, "scrolls sideways"
+    page.keyboard.type("wait")  # left in the box: sending makes it a tag too
+    answer.fill("Your refund of {{ amount }} is on its way.")
+    page.fill("input[name=reason]", "friendlier")
+    page.click("#edit-form button[type=submit]")
+    expect(page.locator("#entry h1")).to_have_text("Refund status")
+    entry = app.extensions["kb"].sheet.entry("refund-status")
+    assert entry.tags == ("money back", "wait") and "on its way" in entry.answer
+    context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_review_form_approves_the_trainers_change(browser, server, app, width):
+    svc, db = app.extensions["kb"], app.extensions["kb_db"]
+    text = entry_text("Lid does not fit", "Sorry the lid does not fit. We will send a new one.",
+                      category="Orders and delivery")
+    pid = proposals.create(db, svc.sheet, get_user(db, "alice"), "lid-does-not-fit", text,
+                           "Asked on chat", None, True).id
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 800})
+    page = context.new_page()
+    sign_in(page, "tara")
+    page.goto(f"/review/{pid}")
+    keys_ready(page)
+    expect(page.locator("table.diff")).to_contain_text("Sorry the lid does not fit")
+    expect(page.locator("#raw-file textarea")).to_be_hidden()  # the file itself, on request
+    page.fill("input[name=category]", "Returns and refunds")
+    page.locator("textarea[name=answer]").press_sequentially(" Calm down.", delay=5)
+    expect(page.locator("#live-checks")).to_contain_text("calm down")
+    page.locator("textarea[name=answer]").fill(
+        "Sorry the lid does not fit. A new one is on its way.")
+    expect(page.locator("#checks-count")).to_have_text("0 errors, 0 warnings")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, "scrolls sideways"
+    page.click("button[value=approve]")
+    expect(page.locator("#queue")).to_contain_text("Nothing waiting")
+    written = svc.store.read("lid-does-not-fit.md").text
+    assert "category: Returns and refunds" in written and "A new one is on its way." in written
+    assert "title: Lid does not fit" in written  # untouched lines as the proposer wrote them
+    context.close()

@@ -65,6 +65,7 @@ MIN_ROLE: dict[str, str | None] = {
     "api.favourite": AGENT,
     "api.entry_checks": AGENT,
     "api.check_sheet_part": TRAINER,
+    "api.preview_entry": AGENT,
     "reports.gaps": TRAINER,
     "reports.usage_report": TRAINER,
     "reports.review_due_list": AGENT,
@@ -174,6 +175,7 @@ CASES = [
     Case("api.entry_checks", "GET", "/api/entries/refund-status/checks", 200),
     Case("api.check_sheet_part", "POST", "/api/sheet/greeting/check", 200,
          json={"text": "Hi {{ customer_name }},"}),
+    Case("api.preview_entry", "POST", "/api/preview-entry", 200, json={"answer": "Hello."}),
     Case("reports.openapi", "GET", "/api/openapi.json", 200),
     # keeping the sheet good
     Case("reports.gaps", "GET", "/gaps", 200),

@@ -135,10 +135,17 @@ def test_send_back_rework_and_approve(app, client, trainer):
     assert "changes requested" in page and f'href="/proposals/{pid}/resubmit"' in page
     form = client.get(f"/proposals/{pid}/resubmit").get_data(as_text=True)
     assert "Say when vouchers expire." in form and 'value="Voucher not working"' in form
-    response = post_form(client, f"/proposals/{pid}/resubmit", {
-        "title": "Voucher not working", "phrasings": "my code is invalid",
-        "answer": "Vouchers expire after 90 days; {{ code }} may be too old.",
-        "reason": "Added the expiry"})
+    rework = {"title": "Voucher not working", "phrasings": "my code is invalid",
+              "answer": "Vouchers expire after 90 days; {{ code }} may be too old.",
+              "reason": "Added the expiry"}
+    # an unknown placeholder is an error of the checks: shown, and the rework not sent
+    response = post_form(client, f"/proposals/{pid}/resubmit", rework)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Not sent yet" in page
+    assert "“code” is not a known placeholder" in page and _proposals(client)[0]["status"] != \
+        "pending"
+    rework["answer"] = "Vouchers expire after 90 days; {{ date }} may be too long ago."
+    response = post_form(client, f"/proposals/{pid}/resubmit", rework)
     assert response.status_code == 302
     assert _proposals(client)[0]["status"] == "pending"
     assert f'href="/review/{pid}"' in trainer.get("/review").get_data(as_text=True)

@@ -25,11 +25,12 @@ from kb.entry import (
 )
 from kb.history import restore, text_at, unified
 from kb.parts import FILES, check_part, errors_in, preview
+from kb.preview import TooLong
 from kb.render import to_html
 from kb.services import services
 from kb.store import ConflictError, RemoteUnavailable, StoreError, entry_path
 from kb.users import person_of
-from kb.views.common import entry_findings, index_state, load_entry
+from kb.views.common import entry_findings, form_preview, index_state, load_entry
 
 bp = Blueprint("api", __name__)
 
@@ -357,3 +358,14 @@ def check_sheet_part(name: str):
         warnings=len(findings) - errors_in(findings),
         checks_html=render_template("_part_checks.html", findings=findings),
         preview_html=render_template("_part_preview.html", preview=shown))
+@bp.post("/preview-entry")
+@role_required("agent")
+def preview_entry():
+    """The edit form's live preview: the answer and talking points as agents will see
+    them (sanitised, placeholders marked) and the answer checks, for unsaved text."""
+    body = _json_body()
+    fields = {k: _text(body, k) or "" for k in ("title", "answer", "phone")}
+    try:
+        return jsonify(form_preview(fields).to_dict())
+    except TooLong as exc:
+        return _error(413, str(exc))

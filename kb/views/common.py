@@ -5,11 +5,14 @@ from __future__ import annotations
 from flask import abort, make_response, render_template, request
 from werkzeug.routing import IntegerConverter
 
+from kb.auth import database
 from kb.checks import check_entry, rules_for
 from kb.db import MAX_ID
 from kb.entry import EntryError
+from kb.preview import Preview, preview_fields
 from kb.services import services
 from kb.store import StoreError
+from kb.users import list_users
 
 
 class IdConverter(IntegerConverter):
@@ -61,6 +64,24 @@ def entry_findings(entry) -> list:
     """The answer checks for an entry, with the team's rules and placeholders."""
     sheet = services().sheet
     return check_entry(entry, rules_for(sheet), set(sheet.placeholders()) or None)
+
+
+def form_preview(fields: dict[str, str]) -> Preview:
+    """The preview and checks shown beside an entry form, for its fields as sent."""
+    sheet = services().sheet
+    return preview_fields(fields, rules_for(sheet), set(sheet.placeholders()) or None)
+
+
+def form_choices() -> dict[str, list[str]]:
+    """What the entry form offers to pick from: the sheet's categories and tags, and
+    owners (those entries name, and the trainers). Read from the index: cheap."""
+    svc = services()
+    facets = svc.index.facets()
+    owners = set(svc.index.owners())
+    owners.update(u.username for u in list_users(database())
+                  if u.can("trainer") and u.active)
+    return {"categories": facets["categories"], "tags": facets["tags"],
+            "owners": sorted(owners, key=str.lower)}
 
 
 def index_state() -> str:

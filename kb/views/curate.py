@@ -19,13 +19,22 @@ from flask_login import current_user
 from kb import notifications as N
 from kb import proposals as P
 from kb.auth import database, role_required
-from kb.entry import EntryError, entry_from_fields, fields_of, parse_entry, serialize_entry, slugify
+from kb.entry import (
+    EntryError,
+    entry_from_fields,
+    fields_of,
+    parse_entry,
+    serialize_entry,
+    slugify,
+    update_text,
+)
 from kb.history import compact, merge3, restore, side_by_side, text_at
 from kb.parts import FILES, check_part, errors_in, preview
+from kb.preview import TooLong, new_errors
 from kb.services import services
 from kb.store import ConflictError, StoreError, entry_path, is_entry_path, slug_of
 from kb.users import person_of
-from kb.views.common import entry_findings, saved_note
+from kb.views.common import entry_findings, form_choices, form_preview, saved_note
 
 bp = Blueprint("curate", __name__)
 log = logging.getLogger("kb")
@@ -38,6 +47,35 @@ FIELD_NAMES = ("title", "phrasings", "tags", "category", "status", "owner", "las
 def _form_fields() -> dict[str, str]:
     """The fields the form sent; those it does not show are kept from the entry."""
     return {k: request.form[k] for k in FIELD_NAMES if k in request.form}
+
+
+def _form_page(template: str, fields: dict[str, str], **context):
+    """An entry form page, with its lists to pick from and the preview and checks of
+    the fields as they stand (so without JavaScript they show after a submit)."""
+    try:
+        pane = form_preview(fields)
+    except TooLong:
+        pane = form_preview({})
+    return render_template(template, fields=fields, choices=form_choices(), preview=pane,
+                           **context)
+
+
+def _check_before_sending(entry, before) -> None:
+    """Errors the checks find stop a proposal (the proposer sees them beside the form);
+    warnings do not. Errors the entry already had are not the proposer's to fix."""
+    added = new_errors(entry_findings(entry), entry_findings(before) if before else [])
+    if added:
+        first = added[0]
+        more = f" (and {len(added) - 1} more, listed with the preview)" if len(added) > 1 else ""
+        raise EntryError(f"Not sent yet: fix what the checks call an error first. "
+                         f"{first.field.capitalize()}: {first.message}{more}")
+
+
+def _sheet_entry(slug: str):
+    try:
+        return services().sheet.entry(slug)
+    except EntryError:
+        return None
 
 
 def _entry_or_404(slug: str):
@@ -86,6 +124,7 @@ def propose_new():
         slug = slugify(fields["title"])
         try:
             entry = entry_from_fields(slug, fields | {"status": "published"})
+            _check_before_sending(entry, None)
             proposal = P.create(database(), services().sheet, current_user, slug,
                                 serialize_entry(entry), request.form.get("reason", ""), None, True)
         except (EntryError, P.ProposalError) as exc:
@@ -93,8 +132,8 @@ def propose_new():
         else:
             flash(f"Thank you. Proposal #{proposal.id} is waiting for a trainer.")
             return redirect(url_for("curate.mine"))
-    return render_template("propose.html", fields=fields, error=error, entry=None,
-                           base_version="", reason=request.form.get("reason", ""))
+    return _form_page("propose.html", fields, error=error, entry=None,
+                      base_version="", reason=request.form.get("reason", ""))
 
 
 @bp.route("/e/<slug>/suggest", methods=["GET", "POST"])
@@ -108,6 +147,7 @@ def suggest(slug: str):
         base_version = request.form.get("base_version") or None
         try:
             entry = entry_from_fields(slug, fields, current)
+            _check_before_sending(entry, current)
             proposal = P.create(database(), services().sheet, current_user, slug,
                                 services().sheet.entry_text(entry), request.form.get("reason", ""),
                                 base_version, False)
@@ -116,8 +156,8 @@ def suggest(slug: str):
         else:
             flash(f"Thank you. Proposal #{proposal.id} is waiting for a trainer.")
             return redirect(url_for("curate.mine"))
-    return render_template("propose.html", fields=fields, error=error, entry=current,
-                           base_version=base_version, reason=request.form.get("reason", ""))
+    return _form_page("propose.html", fields, error=error, entry=current,
+                      base_version=base_version, reason=request.form.get("reason", ""))
 
 
 @bp.get("/proposals")
@@ -144,6 +184,7 @@ def resubmit(pid: int):
         fields = _form_fields()
         try:
             entry = entry_from_fields(proposal.slug, fields, before)
+            _check_before_sending(entry, _sheet_entry(proposal.slug))
             text = (services().sheet.entry_text(entry, proposal.text) if before
                     else serialize_entry(entry))
             P.resubmit(database(), services().sheet, pid, current_user, text,
@@ -153,9 +194,9 @@ def resubmit(pid: int):
         else:
             flash(f"Proposal #{pid} is back in the review queue.")
             return redirect(url_for("curate.mine"))
-    return render_template("propose.html", fields=fields, error=error, entry=None,
-                           base_version=proposal.base_version or "", reason=proposal.reason,
-                           resubmit=proposal)
+    return _form_page("propose.html", fields, error=error, entry=None,
+                      base_version=proposal.base_version or "", reason=proposal.reason,
+                      resubmit=proposal)
 
 
 # -- review -----------------------------------------------------------------------
@@ -176,13 +217,22 @@ def review(pid: int):
     proposal = _proposal_or_404(pid)
     path = entry_path(proposal.slug)
     error = None
-    edited = proposal.text
+    try:
+        proposed = parse_entry(proposal.slug, proposal.text)
+    except EntryError as exc:
+        proposed = None
+        error = f"The proposed file cannot be read: {exc}. Edit the file itself below."
+    fields = fields_of(proposed) if proposed else None
+    raw = proposal.text
     if request.method == "POST":
         action = request.form.get("action")
-        edited = request.form.get("text", proposal.text).replace("\r\n", "\n")
+        raw = request.form.get("text", proposal.text).replace("\r\n", "\n")
+        if fields is not None:
+            fields = fields | _form_fields()
         comment = request.form.get("comment", "")
         try:
             if action == "approve":
+                edited = reviewed_text(proposal.slug, proposal.text, proposed, fields, raw)
                 P.approve(database(), sheet, pid, current_user, text=edited,
                           over_version=request.form.get("over_version") or None,
                           comment=comment)
@@ -202,28 +252,31 @@ def review(pid: int):
                 flash(f"Sent #{pid} back to {proposal.author.name}.")
                 return redirect(url_for("curate.queue"))
             error = "Choose approve, reject or send back."
-        except P.ProposalError as exc:
+        except (P.ProposalError, EntryError) as exc:
             error = str(exc)
     base_text = text_at(sheet, path, proposal.base_version)
     current_version = sheet.store.version_of(path)
     current_text = text_at(sheet, path, current_version)
     stale = current_version != proposal.base_version
-    try:
-        checks = entry_findings(parse_entry(proposal.slug, edited))
-    except EntryError:
-        checks = []
-    preview = None
-    try:
-        preview = parse_entry(proposal.slug, edited)
-    except EntryError as exc:
-        error = error or f"The proposed file cannot be read: {exc}"
+    if fields is None:  # the preview of the file as written, if it can be read
+        try:
+            pane = form_preview(fields_of(parse_entry(proposal.slug, raw)))
+        except (EntryError, TooLong):
+            pane = None
+    else:
+        try:
+            pane = form_preview(fields)
+        except TooLong:
+            pane = None
     return render_template(
-        "review.html", proposal=proposal, labels=P.LABELS, error=error, text=edited,
-        preview=preview, stale=stale, current_version=current_version,
+        "review.html", proposal=proposal, labels=P.LABELS, error=error, proposed=proposed,
+        fields=fields, choices=form_choices(), preview=pane, raw=raw,
+        raw_open=proposed is None or raw != proposal.text,
+        comment=request.form.get("comment", ""),
+        stale=stale, current_version=current_version,
         diff=compact(side_by_side(current_text if not stale else base_text, proposal.text)),
         their_diff=side_by_side(base_text, current_text) if stale else None,
         mine_vs_current=side_by_side(current_text, proposal.text) if stale else None,
-        checks=checks,
     )
 
 
@@ -238,6 +291,26 @@ def _tell_proposer(pid: int, outcome: str) -> None:
     except Exception as exc:  # noqa: BLE001
         log.warning("Could not notify the proposer of #%s: %s: %s", pid,
                     type(exc).__name__, exc)
+
+
+def reviewed_text(slug: str, text: str, proposed, fields: dict[str, str] | None,
+                  raw: str) -> str:
+    """What approving writes: the proposal with the trainer's changes. From the form,
+    only the fields that changed are rewritten (the rest of the file stays as the
+    proposer wrote it); a change to the file itself is taken as written. Both at once
+    is refused, since one would silently undo the other."""
+    raw_changed = raw != text
+    if proposed is None or fields is None:
+        return raw
+    unchanged = fields_of(entry_from_fields(slug, fields_of(proposed), proposed))
+    edited = entry_from_fields(slug, fields, proposed)
+    form_changed = fields_of(edited) != unchanged
+    if raw_changed and form_changed:
+        raise EntryError("You changed both the form and the file itself. Keep one: undo the "
+                         "form changes, or start again from the proposal and use one of them.")
+    if raw_changed:
+        return raw
+    return update_text(text, proposed, edited) if form_changed else text
 
 
 # -- direct edits by trainers -----------------------------------------------------------
@@ -264,9 +337,8 @@ def edit(slug: str):
         else:
             flash(saved_note("Saved. Agents see the new answer now."))
             return redirect(url_for("pages.entry", slug=slug))
-    return render_template("edit.html", fields=fields, error=error, entry=current,
-                           base_version=base_version, reason=request.form.get("reason", ""),
-                           checks=entry_findings(current))
+    return _form_page("edit.html", fields, error=error, entry=current,
+                      base_version=base_version, reason=request.form.get("reason", ""))
 
 
 def _conflict(path: str, exc: ConflictError, mine: str, reason: str):

@@ -1,0 +1,67 @@
+"""What the entry form shows beside its fields: the answer and talking points as
+agents will see them, and the answer checks, for the text as typed now.
+
+The same function serves the live preview (JSON, while typing) and the page
+itself (after a submit, or without JavaScript), so both say the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from markupsafe import Markup
+
+from kb.checks import Finding, Rules, check_entry
+from kb.compose import render_filled
+from kb.entry import MAX_ENTRY_BYTES, Entry
+
+
+@dataclass
+class Preview:
+    answer_html: Markup
+    phone_html: Markup
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+    def to_dict(self) -> dict:
+        return {"answer_html": str(self.answer_html), "phone_html": str(self.phone_html),
+                "findings": [asdict(f) for f in self.findings],
+                "errors": len(self.errors), "warnings": len(self.warnings)}
+
+
+class TooLong(ValueError):
+    """More text than one entry file may hold."""
+
+
+def preview_fields(fields: dict[str, str], rules: Rules | None,
+                   known: set[str] | None) -> Preview:
+    """The preview for a form's title, answer and phone. Nothing is required here:
+    a half-typed form is previewed as it stands."""
+    title, answer, phone = (str(fields.get(k) or "").replace("\r\n", "\n")
+                            for k in ("title", "answer", "phone"))
+    if len((title + answer + phone).encode("utf-8", "replace")) > MAX_ENTRY_BYTES:
+        raise TooLong(f"An entry holds at most {MAX_ENTRY_BYTES // 1024} KB of text; "
+                      "shorten the answer.")
+    entry = Entry(slug="preview", title=title.strip(), answer=answer.strip() + "\n",
+                  phone=phone.strip() + "\n" if phone.strip() else "")
+    # placeholders stay visible and marked, as on the entry page before anything is filled in
+    return Preview(render_filled(entry.answer, {}), render_filled(entry.phone, {}),
+                   check_entry(entry, rules, known))
+
+
+def _key(f: Finding) -> tuple:
+    return (f.check, f.field, f.excerpt, f.message)
+
+
+def new_errors(findings: list[Finding], before: list[Finding]) -> list[Finding]:
+    """The errors a proposal would add: those the entry did not already have, so a small
+    fix to an entry is never refused for a problem someone else left in it."""
+    old = {_key(f) for f in before if f.level == "error"}
+    return [f for f in findings if f.level == "error" and _key(f) not in old]
