@@ -7,6 +7,7 @@ itself (after a submit, or without JavaScript), so both say the same thing.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 from markupsafe import Markup
@@ -57,11 +58,20 @@ def preview_fields(fields: dict[str, str], rules: Rules | None,
 
 
 def _key(f: Finding) -> tuple:
-    return (f.check, f.field, f.excerpt, f.message)
+    # not the message: it may name a number (seconds, grade) that moves with every word
+    return (f.check, f.field, f.excerpt)
 
 
 def new_errors(findings: list[Finding], before: list[Finding]) -> list[Finding]:
     """The errors a proposal would add: those the entry did not already have, so a small
     fix to an entry is never refused for a problem someone else left in it."""
-    old = {_key(f) for f in before if f.level == "error"}
-    return [f for f in findings if f.level == "error" and _key(f) not in old]
+    left = Counter(_key(f) for f in before if f.level == "error")
+    added = []
+    for f in findings:
+        if f.level != "error":
+            continue
+        if left[_key(f)]:
+            left[_key(f)] -= 1
+        else:
+            added.append(f)
+    return added

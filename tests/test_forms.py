@@ -75,7 +75,7 @@ def test_preview_names_an_unknown_placeholder_and_the_known_ones(client):
         "answer": "Your {{ ordr_number }} is on its way. Calm down.", "phone": ""}).get_json()
     unknown = [f for f in data["findings"] if f["check"] == "placeholder"]
     assert len(unknown) == 1 and unknown[0]["level"] == "error"
-    assert "“ordr_number” is not a known placeholder" in unknown[0]["message"]
+    assert unknown[0]["excerpt"] == "{{ ordr_number }}" and "ordr_number" in unknown[0]["message"]
     assert "order_number" in unknown[0]["message"] and "customer_name" in unknown[0]["message"]
     assert any(f["check"] == "tone" and f["excerpt"].lower() == "calm down"
                for f in data["findings"])
@@ -99,7 +99,7 @@ def test_a_proposal_with_an_error_is_shown_the_checks_and_not_sent(app, client):
     response = post_form(client, "/propose", form)
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "Not sent yet" in page
-    assert "“lid_size” is not a known placeholder" in page  # in the message and the list
+    assert '<li class="error"><strong>error</strong> · answer “{{ lid_size }}”' in page
     assert 'id="live-checks"' in page and 'class="error"' in page
     assert 'value="Lid does not fit"' in page and "{{ lid_size }} is what we sent." in page
     assert P.by_author(app.extensions["kb_db"], get_user(app.extensions["kb_db"], "alice").id) \
@@ -251,3 +251,16 @@ def test_without_javascript_the_checks_show_on_the_page(app, trainer):
         "answer": "", "reason": "x", "csrf_token": csrf_from(html)})
     page = response.get_data(as_text=True)
     assert "the answer is empty" in page and 'id="live-checks"' in page
+
+
+def test_new_errors_count_each_problem_and_ignore_numbers_that_move():
+    from kb.checks import Finding
+    from kb.preview import new_errors
+
+    calm = Finding("tone", "error", "why", "answer", excerpt="calm down")
+    before = [Finding("spoken-length", "error", "about 70 seconds", "phone"), calm]
+    after = [Finding("spoken-length", "error", "about 75 seconds", "phone"), calm,
+             Finding("tone", "error", "why", "answer", excerpt="calm down"),
+             Finding("commitment", "warning", "say when", "answer")]
+    assert new_errors(after, before) == [after[2]]  # the second "calm down" is new
+    assert new_errors(after, []) == after[:3]
