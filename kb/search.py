@@ -994,23 +994,24 @@ class _Shared:
         return found
 
 
-MAX_CACHED_DOCS = 3_000  # about 10 MB of answers and their sentences
+MAX_CACHED_DOCS = 2_000  # about 5 MB of stored fields
 
 
 @dataclass(frozen=True)
 class _Doc:
-    """One indexed entry as a result needs it: its stored fields, and its phrasings and
-    answer sentences with their words already stemmed, for the snippet."""
+    """One indexed entry as a result needs it: its stored fields, and its phrasings
+    with their words already stemmed. (The answer's sentences are taken apart only
+    for a result no phrasing matched: kept for every cached entry they cost more
+    memory than all the rest of a search's caches.)"""
 
     stored: dict
     phrasings: tuple[tuple[str, tuple[str, ...]], ...]  # (phrasing, its stems)
-    sentences: tuple[tuple[str, tuple[str, ...]], ...]  # (answer sentence, its words' keys)
 
     @classmethod
     def of(cls, stored: dict) -> _Doc:
         phrasings = tuple((p, tuple(stems(p)))
                           for p in stored.get("phrasings", "").split("\n") if p)
-        return cls(stored, phrasings, _sentences(stored.get("body", "")))
+        return cls(stored, phrasings)
 
     def hit(self, score: float, query_stems: set[str]) -> Hit:
         """The result: the phrasing holding most of the searched words, or else the
@@ -1023,7 +1024,7 @@ class _Doc:
         if best_phrasing:
             snippet = highlight(best_phrasing, query_stems)
         else:
-            snippet = _best_sentence(self.sentences, query_stems)
+            snippet = best_fragment(self.stored.get("body", ""), query_stems)
         stored = self.stored
         return Hit(
             slug=stored["slug"], title=stored["title"], score=float(score),
