@@ -987,6 +987,10 @@ def test_review_form_approves_the_trainers_change(browser, server, app, width):
     expect(page.locator("table.diff")).to_contain_text("Sorry the lid does not fit")
     expect(page.locator("#raw-file textarea")).to_be_hidden()  # the file itself, on request
     page.fill("input[name=category]", "Returns and refunds")
+    page.locator("input[name=category]").press("Enter")  # Enter in a field approves nothing
+    page.locator("input[name=comment]").press("Enter")
+    expect(page.locator("button[value=approve]")).to_be_visible()
+    assert proposals.get(db, pid).status == "pending"
     page.locator("textarea[name=answer]").press_sequentially(" Calm down.", delay=5)
     expect(page.locator("#live-checks")).to_contain_text("calm down")
     page.locator("textarea[name=answer]").fill(
