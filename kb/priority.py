@@ -35,6 +35,10 @@ class WritesFirst:
     def busy(self) -> bool:
         return bool(self._writers)
 
+    def holds_back(self) -> bool:
+        """Whether a save under way in another thread should go before this thread."""
+        return bool(self._writers) and threading.get_ident() not in self._writers
+
     def wait(self, timeout: float = MAX_WAIT) -> None:
         """Wait until no save runs in this process (never for the saving thread itself)."""
         if not self._writers:  # the common case, without taking the lock

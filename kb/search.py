@@ -550,11 +550,26 @@ class SearchIndex:
         limit = max(1, min(int(limit or 10), 100))
         if self.error is None:
             try:
-                with self._read_lock:
+                self._lock_for_search()
+                try:
                     return self._search(text, limit, tag, category, typing)
+                finally:
+                    self._read_lock.release()
             except Exception as exc:  # the files went away under the searcher, say
                 self._trouble(exc)
         return self._scan(text, limit, tag, category)
+
+    def _lock_for_search(self) -> None:
+        """Take the searcher's lock, letting a save that started meanwhile in this
+        process go first: searches queued on the lock had passed the gate before it
+        (at most MAX_WAIT in all, then the search goes ahead)."""
+        deadline = time.monotonic() + priority.MAX_WAIT
+        while True:
+            self._read_lock.acquire()
+            if not priority.gate.holds_back() or time.monotonic() >= deadline:
+                return
+            self._read_lock.release()
+            priority.gate.wait(max(0.0, deadline - time.monotonic()))
 
     def _scan(self, text: str, limit: int, tag: str | None, category: str | None) -> Results:
         """Search as best we can without the index: published entries whose title,

@@ -61,3 +61,27 @@ def test_a_slow_save_holds_searches_back_only_so_long():
     assert gate.busy()
     release.set()
     writer.join(5)
+
+
+def test_a_search_waits_for_a_save_in_the_same_process(index):
+    """The search index's lock lets a save that started meanwhile go first."""
+    from kb.priority import gate
+
+    finished, saving, release = [], threading.Event(), threading.Event()
+
+    def save():
+        with gate.writing():
+            saving.set()
+            release.wait(5)
+
+    writer = threading.Thread(target=save)
+    writer.start()
+    saving.wait(5)
+    reader = threading.Thread(target=lambda: finished.append(index.search("refund").hits))
+    reader.start()
+    time.sleep(0.3)
+    assert not finished  # parked behind the save
+    release.set()
+    writer.join(5)
+    reader.join(5)
+    assert finished and finished[0]  # and then answered in full
