@@ -8,6 +8,21 @@ import time
 from kb.priority import WritesFirst
 
 
+def hold(gate: WritesFirst) -> tuple[threading.Thread, threading.Event]:
+    """A save under way in another thread until the returned event is set."""
+    saving, release = threading.Event(), threading.Event()
+
+    def save():
+        with gate.writing():
+            saving.set()
+            release.wait(5)
+
+    writer = threading.Thread(target=save)
+    writer.start()
+    saving.wait(5)
+    return writer, release
+
+
 def test_a_search_waits_for_a_save_under_way():
     gate = WritesFirst()
     order = []
@@ -47,16 +62,7 @@ def test_the_saving_thread_itself_never_waits():
 
 def test_a_slow_save_holds_searches_back_only_so_long():
     gate = WritesFirst()
-    saving, release = threading.Event(), threading.Event()
-
-    def save():
-        with gate.writing():
-            saving.set()
-            release.wait(5)
-
-    writer = threading.Thread(target=save)
-    writer.start()
-    saving.wait(5)
+    writer, release = hold(gate)
     gate.wait(timeout=0.1)  # returns although the save still runs
     assert gate.busy()
     release.set()
@@ -67,16 +73,8 @@ def test_a_search_waits_for_a_save_in_the_same_process(index):
     """The search index's lock lets a save that started meanwhile go first."""
     from kb.priority import gate
 
-    finished, saving, release = [], threading.Event(), threading.Event()
-
-    def save():
-        with gate.writing():
-            saving.set()
-            release.wait(5)
-
-    writer = threading.Thread(target=save)
-    writer.start()
-    saving.wait(5)
+    finished = []
+    writer, release = hold(gate)
     reader = threading.Thread(target=lambda: finished.append(index.search("refund").hits))
     reader.start()
     time.sleep(0.3)
