@@ -73,8 +73,9 @@ def gunicorn_config(opts: ServeOptions) -> dict:
         "bind": [f"{opts.host}:{opts.port}"],
         "workers": opts.workers,
         # gthread: kept-alive and slow connections wait in the worker's poller,
-        # not in a thread, so a slow client cannot hold a worker.
-        "worker_class": "gthread",
+        # not in a thread, so a slow client cannot hold a worker; kb's own
+        # subclass gives saves and other writes threads of their own.
+        "worker_class": "kb.worker.WritesFirstWorker",
         "threads": opts.threads,
         "worker_connections": opts.max_connections,
         "backlog": max(2048, opts.max_connections),

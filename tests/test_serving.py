@@ -132,7 +132,12 @@ def test_the_connection_limit_reaches_the_server_settings():
     opts = ServeOptions(workers=3, threads=4, max_connections=1700)
     cfg = gunicorn_application(lambda: None, opts).cfg
     assert (cfg.workers, cfg.threads, cfg.worker_connections) == (3, 4, 1700)
-    assert cfg.worker_class_str == "gthread" and not cfg.preload_app
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from kb.worker import WritesFirstWorker
+
+    assert cfg.worker_class is WritesFirstWorker and issubclass(WritesFirstWorker, ThreadWorker)
+    assert not cfg.preload_app
     assert cfg.backlog >= 1700
 
     from waitress.adjustments import Adjustments
@@ -175,3 +180,19 @@ def test_usage_log_queued_in_a_process_is_written_when_it_exits(tmp_path):
                 SearchLog.copied.is_(True))) == 300
     finally:
         db.dispose()
+
+
+@pytest.mark.skipif(not gunicorn_available(), reason="gunicorn does not run here")
+def test_a_write_is_told_from_its_first_bytes_without_taking_them():
+    from kb.worker import is_write
+
+    for request, write in ((b"PUT /api/entries/x HTTP/1.1\r\n", True),
+                           (b"POST /review/3 HTTP/1.1\r\n", True),
+                           (b"DELETE /api/tokens/2 HTTP/1.1\r\n", True),
+                           (b"GET /api/search?q=PUT HTTP/1.1\r\n", False)):
+        server, client = socket.socketpair()
+        with server, client:
+            assert is_write(server) is False  # nothing sent yet: no wait, a search's pool
+            client.sendall(request)
+            assert is_write(server) is write
+            assert server.recv(100) == request  # the request is still there to be read
