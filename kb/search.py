@@ -648,11 +648,17 @@ class SearchIndex:
         if self.meaning.available and words and not isinstance(query, Q.Every):
             vector = self.meaning.embed([" ".join(corrected)])[0]
         typed = frozenset(stems(" ".join(w for w in corrected if w != prefix_word)))
-        ranked, total = _top_documents(searcher, query, Q.And(filters) if filters else None,
-                                       limit, self._shared, vector, typed - _filler())
+        ranked, total, alike_only = _top_documents(
+            searcher, query, Q.And(filters) if filters else None, limit, self._shared, vector,
+            typed - _filler())
         out, sure = mark_confident([_doc(searcher, doc, self._shared).hit(score, query_stems)
                                     for doc, score in ranked],
                                    stems(" ".join(corrected)), self.synonym_groups)
+        # found by likeness alone, no word of the customer's in it: a guess, shown
+        # behind "More results", never in the list an agent takes as the answer
+        out = [replace(h, confident=False) if doc in alike_only else h
+               for h, (doc, _) in zip(out, ranked, strict=True)]
+        sure = sure and ranked[0][0] not in alike_only
         return Results(text, out, total, did_you_mean, corrections, stems(" ".join(words)),
                        sure=sure)
 
@@ -1181,8 +1187,9 @@ def _leaf_scores(searcher, leaf, shared: _Shared) -> tuple[np.ndarray, np.ndarra
 
 def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
                    vector: np.ndarray | None = None,
-                   words: frozenset[str] = frozenset()) -> tuple[list, int]:
-    """The `limit` best (docnum, score) pairs and how many documents matched.
+                   words: frozenset[str] = frozenset()) -> tuple[list, int, set[int]]:
+    """The `limit` best (docnum, score) pairs, how many documents matched, and which
+    of them only the likeness in meaning brought in.
 
     The query is a flat OR of scored terms and phrases, so a document's score is
     the sum of its leaves' scores. Adding them up leaf by leaf, a block of
@@ -1193,7 +1200,7 @@ def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
     """
     if isinstance(query, Q.Every):  # no words, only a tag or category: list them all
         docs = sorted(searcher.docs_for_query(filter_query or query))
-        return [(doc, 1.0) for doc in docs[:limit]], len(docs)
+        return [(doc, 1.0) for doc in docs[:limit]], len(docs), set()
     # which entries hold every typed word matters only against a likeness
     scores, matched, full = _scores(searcher, query, filter_query, shared,
                                     words if vector is not None else frozenset())
@@ -1221,7 +1228,9 @@ def _top_documents(searcher, query, filter_query, limit: int, shared: _Shared,
                 floor = float(scores[full].min())
                 alike_only = matched & ~by_words
                 scores[alike_only] = np.minimum(scores[alike_only], np.nextafter(floor, 0))
-    return _ranked(scores, matched, limit)
+            ranked, total = _ranked(scores, matched, limit)
+            return ranked, total, {doc for doc, _ in ranked if not by_words[doc]}
+    return (*_ranked(scores, matched, limit), set())
 
 
 def _eligible(searcher, filter_query) -> np.ndarray:

@@ -77,7 +77,8 @@ function initSearch() {
     }
     moreBox.hidden = weaker === 0;
     document.getElementById("more-count").textContent = String(weaker);
-    empty.hidden = data.results.length > 0 || !q.trim();
+    // no result to rely on (only weaker ones behind "More results"): say so
+    empty.hidden = data.results.length > weaker || !q.trim();
     const rebuilding = data.index === "rebuilding";
     const note = document.getElementById("index-rebuilding");
     if (note) note.hidden = !rebuilding || !q.trim();

@@ -100,6 +100,24 @@ def test_a_match_on_a_common_word_alone_is_not_confident(starter_index):
     assert flags == sorted(flags, reverse=True)
 
 
+def test_a_likeness_alone_is_never_a_confident_answer(starter_index, client):
+    """No word of "wobbly table" is in the starter sheet; what meaning brings up is a
+    guess: behind "More results", the page saying nothing matches and offering a new
+    entry."""
+    import re
+
+    from tests.conftest import login
+
+    results = starter_index.search("wobbly table")
+    assert results.hits and not any(h.confident for h in results.hits)
+    assert not results.sure
+    login(client, "alice")
+    html = client.get("/?q=wobbly+table").get_data(as_text=True)
+    for shown in ("no-results", "propose"):
+        tag = re.search(rf'<p id="{shown}"[^>]*>', html).group(0)
+        assert "hidden" not in tag, f"#{shown} is hidden"
+
+
 def test_the_page_puts_weaker_matches_behind_more_results(client):
     from tests.conftest import login
 
