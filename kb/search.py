@@ -226,8 +226,7 @@ class SearchIndex:
         # gain nothing from searching side by side.
         self._read_lock = threading.RLock()
         self._shared: _Shared | None = None
-        # (index commit, synonyms file version, stemmed groups, stem -> group numbers)
-        self._synonyms: tuple = (None, None, [], {})
+        self._synonyms = _Synonyms(None, None, [], {}, frozenset())
         self.commit: str | None = None
         self.problems: dict[str, str] = {}
         # When the index cannot be used (its folder deleted, unreadable, a failed
@@ -515,36 +514,46 @@ class SearchIndex:
             self._shared.searcher.close()
             self._shared = None
 
+    def _synonym_list(self) -> _Synonyms:
+        """The sheet's synonym list as search uses it, worked out again only when the
+        file changed (looked at once per index version)."""
+        cached = self._synonyms
+        if cached.commit == self.commit and self.commit is not None:
+            return cached
+        version = self.store.version_of(SYNONYMS)
+        if version == cached.version:
+            self._synonyms = replace(cached, commit=self.commit)
+            return self._synonyms
+        listed = self.sheet.synonyms()
+        groups = []
+        for group in listed:
+            phrases = tuple(dict.fromkeys(tuple(stems(p)) for p in group if stems(p)))
+            if len(phrases) > 1:
+                groups.append(phrases)
+        by_stem: dict[str, list[int]] = {}
+        for i, group in enumerate(groups):
+            for stem in {w for phrase in group for w in phrase}:
+                by_stem.setdefault(stem, []).append(i)
+        words = frozenset(w for group in listed for phrase in group
+                          for w in re.findall(r"[^\W_]+", phrase))
+        self._synonyms = _Synonyms(self.commit, version, groups, by_stem, words)
+        return self._synonyms
+
     def synonym_groups(self, among: Iterable[str] | None = None,
                        ) -> list[tuple[tuple[str, ...], ...]]:
-        """The synonym list as groups of stemmed phrases, cached per version; with
-        `among`, only the groups using one of those stems (in the list's order)."""
-        if self._synonyms[0] != self.commit or self.commit is None:
-            version = self.store.version_of(SYNONYMS)
-            if version != self._synonyms[1]:
-                groups = []
-                for group in self.sheet.synonyms():
-                    phrases = tuple(dict.fromkeys(tuple(stems(p)) for p in group if stems(p)))
-                    if len(phrases) > 1:
-                        groups.append(phrases)
-                by_stem: dict[str, list[int]] = {}
-                for i, group in enumerate(groups):
-                    for stem in {w for phrase in group for w in phrase}:
-                        by_stem.setdefault(stem, []).append(i)
-                self._synonyms = (self.commit, version, groups, by_stem)
-            else:
-                self._synonyms = (self.commit, *self._synonyms[1:])
-        groups, by_stem = self._synonyms[2], self._synonyms[3]
+        """The synonym list as groups of stemmed phrases; with `among`, only the groups
+        using one of those stems (in the list's order)."""
+        synonyms = self._synonym_list()
         if among is None:
-            return groups
-        return [groups[i] for i in sorted({i for w in among for i in by_stem.get(w, ())})]
+            return synonyms.groups
+        return [synonyms.groups[i]
+                for i in sorted({i for w in among for i in synonyms.by_stem.get(w, ())})]
 
     def search(
         self, text: str, limit: int = 10, tag: str | None = None,
         category: str | None = None, typing: bool = False,
     ) -> Results:
         """Rank published entries for the customer's words. Never raises for a query."""
-        priority.gate.wait()
         self.ensure_fresh()
         text = (text or "")[:MAX_QUERY_CHARS]
         limit = max(1, min(int(limit or 10), 100))
@@ -678,7 +687,7 @@ class SearchIndex:
 
     def _correct(self, searcher, words: list[str], typing: bool):
         """Replace words the sheet never uses by the nearest word it does."""
-        synonym_words = {w for g in self.sheet_synonym_words() for w in g}
+        synonym_words = self._synonym_list().words
         corrected, corrections, prefix_word = [], {}, None
         reader = searcher.reader()
         for i, word in enumerate(words):
@@ -692,7 +701,7 @@ class SearchIndex:
             corrected.append(best)
         return corrected, corrections, prefix_word
 
-    def _fate(self, reader, word: str, last: bool, synonym_words: set[str]):
+    def _fate(self, reader, word: str, last: bool, synonym_words: frozenset[str]):
         """("kept" | "prefix" | "corrected", the word to search for)."""
         if (word in _STOP or word.isdigit() or len(word) < 3 or word in synonym_words
                 or reader.doc_frequency("spell", word) > 0):
@@ -701,16 +710,6 @@ class SearchIndex:
             return "prefix", word
         best = self._suggest(reader, word)
         return ("corrected", best) if best else ("kept", word)
-
-    def sheet_synonym_words(self) -> list[set[str]]:
-        version = self.store.version_of(SYNONYMS)
-        cached = getattr(self, "_syn_words", (None, []))
-        if cached[0] != version:
-            words = [{w for phrase in g for w in re.findall(r"[^\W_]+", phrase)}
-                     for g in self.sheet.synonyms()]
-            cached = (version, words)
-            self._syn_words = cached
-        return cached[1]
 
     def _spelling_words(self, reader) -> dict[tuple[str, int], list[str]]:
         """The sheet's words by (first letter, length), built once per index version,
@@ -971,6 +970,17 @@ def _leaves(query) -> Iterable:
 
 
 @dataclass(frozen=True)
+class _Synonyms:
+    """The synonym list as search uses it, for one version of the file."""
+
+    commit: str | None  # the index version it was last looked at for
+    version: str | None  # the file's blob id (None: no file)
+    groups: list  # each group's phrases, stemmed
+    by_stem: dict  # stem -> numbers of the groups using it
+    words: frozenset  # every word of the list as written: never "corrected" as a typo
+
+
+@dataclass(frozen=True)
 class _Row:
     """What the plain scan (no index) needs of one entry."""
 
@@ -1037,7 +1047,7 @@ class _Doc:
     def hit(self, score: float, query_stems: set[str]) -> Hit:
         """The result: the phrasing holding most of the searched words, or else the
         answer's sentence holding most, highlighted."""
-        best_phrasing, best_count = None, 0
+        stored, best_phrasing, best_count = self.stored, None, 0
         for phrasing, its_stems in self.phrasings:
             count = sum(1 for s in its_stems if s in query_stems)
             if count > best_count:
@@ -1045,8 +1055,7 @@ class _Doc:
         if best_phrasing:
             snippet = highlight(best_phrasing, query_stems)
         else:
-            snippet = best_fragment(self.stored.get("body", ""), query_stems)
-        stored = self.stored
+            snippet = best_fragment(stored.get("body", ""), query_stems)
         return Hit(
             slug=stored["slug"], title=stored["title"], score=float(score),
             snippet=snippet, category=stored.get("category", ""),
@@ -1374,19 +1383,19 @@ def _document(entry: Entry, meaning: kb_meaning.Meaning | None = None) -> dict:
     return doc
 
 
-def _matches(word: str, query_stems: set[str]) -> bool:
-    """Whether a lower-case word of the text is one searched for: by its stem, or
-    as typed for the little words the stemmer's analyzer leaves alone."""
+def _key(word: str) -> str:
+    """What a lower-case word of the text is searched by: its stem, or the word as
+    typed for the little words the stemmer's analyzer leaves alone."""
     if len(word) < 2 or word in _STOP:
-        return word in query_stems
-    return _stem_word(word) in query_stems
+        return word
+    return _stem_word(word)
 
 
 def highlight(text: str, query_stems: set[str]) -> str:
     """Escape `text` and wrap the words whose stems were searched for in <mark>."""
     out, last = [], 0
     for match in _TOKEN.finditer(text):
-        if _matches(match.group(0).lower(), query_stems):
+        if _key(match.group(0).lower()) in query_stems:
             out.append(html.escape(text[last:match.start()]))
             out.append("<mark>" + html.escape(match.group(0)) + "</mark>")
             last = match.end()
@@ -1398,32 +1407,17 @@ _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _EDGES = ".,;:!?()[]{}\"'*_`<>"
 
 
-def _key(word: str) -> str:
-    """What a lower-case word of the text is searched by (see _matches)."""
-    if len(word) < 2 or word in _STOP:
-        return word
-    return _stem_word(word)
-
-
-def _sentences(body: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The answer's sentences, Markdown marks out, each with its words' search keys."""
+def best_fragment(body: str, query_stems: set[str], width: int = 160) -> str:
+    """The sentence of the body with the most searched-for words (the first on a tie),
+    highlighted."""
     plain = re.sub(r"(?m)^\s*(?:[#>]+|[-*+]|\d+\.)\s+", "", body)  # headings, quotes, lists
     plain = re.sub(r"\*\*|__|`", "", plain)
-    # Plain string splitting, not the analyzer: this runs on every answer shown.
-    return tuple((s, tuple(_key(w.strip(_EDGES)) for w in s.lower().split()))
-                 for s in (m.strip() for m in _SENTENCE.findall(plain)) if s)
-
-
-def _best_sentence(sentences, query_stems: set[str], width: int = 160) -> str:
-    """The sentence with the most searched-for words (the first on a tie), highlighted."""
+    sentences = [s.strip() for s in _SENTENCE.findall(plain) if s.strip()]
     if not sentences:
         return ""
-    best = max(sentences, key=lambda s: sum(1 for k in s[1] if k in query_stems))[0]
+    # Plain string splitting, not the analyzer: this runs on every answer shown.
+    best = max(sentences, key=lambda s: sum(1 for w in s.lower().split()
+                                            if _key(w.strip(_EDGES)) in query_stems))
     if len(best) > width:
         best = best[:width].rsplit(" ", 1)[0] + " …"
     return highlight(best, query_stems)
-
-
-def best_fragment(body: str, query_stems: set[str], width: int = 160) -> str:
-    """The sentence of the body with the most searched-for words, highlighted."""
-    return _best_sentence(_sentences(body), query_stems, width)
