@@ -8,6 +8,7 @@ defaults below are what a new sheet starts with.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -313,10 +314,16 @@ def check_placeholders(text: str, field_name: str, known: set[str] | None) -> li
                                "{{ " + re.sub(r"\W+", "_", name.strip()).strip("_").lower()
                                + " }}"))
         elif known is not None and name not in known:
-            out.append(Finding("placeholder", "error",
-                               f"“{name}” is not a known placeholder, so the form has no field "
-                               f"for it. Known: {', '.join(sorted(known))}.", field_name,
-                               match.start(), match.end(), match.group(0)))
+            close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+            hint = f"Did you mean {' or '.join(close)}? " if close else ""
+            line = text.count("\n", 0, match.start()) + 1
+            out.append(Finding(
+                "placeholder", "error",
+                f"“{name}” (line {line}) is not a known placeholder, so the form has no field "
+                f"for it and it would reach the customer as written. {hint}Known: "
+                f"{', '.join(sorted(known))} (a new one is added under placeholders first).",
+                field_name, match.start(), match.end(), match.group(0),
+                "{{ " + close[0] + " }}" if close else ""))
     return out
 
 

@@ -47,36 +47,13 @@ def known_names(placeholders: dict[str, dict[str, str]]) -> set[str]:
     return set(placeholders) | BUILT_IN
 
 
-def _line_of(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
-
-
-def _unknown_names(text: str, field_name: str, known: set[str]) -> list[Finding]:
-    """A placeholder name the form has no field for, with the nearest known names."""
-    out = []
-    listed = ", ".join(sorted(known))
-    for match in PLACEHOLDER_RE.finditer(text):
-        name = match.group(1)
-        if name in known:
-            continue
-        close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
-        hint = f"Did you mean {' or '.join(close)}? " if close else ""
-        out.append(Finding(
-            "placeholder", "error",
-            f"“{name}” (line {_line_of(text, match.start())}) is not a known placeholder, so "
-            f"it would reach the customer as written. {hint}Known: {listed} (a new one "
-            "is added under placeholders first).",
-            field_name, match.start(), match.end(), match.group(0),
-            "{{ " + close[0] + " }}" if close else ""))
-    return out
-
-
 def check_text_part(name: str, text: str, sheet: Sheet) -> list[Finding]:
     """Greeting, closing, phone opening: placeholders, tone, plain words, promises."""
     placeholders = sheet.placeholders()
-    findings = check_placeholders(text, name, None)  # braces and malformed names
-    if placeholders:  # an unreadable placeholders file is its own problem, not this part's
-        findings += _unknown_names(text, name, known_names(placeholders))
+    # an unreadable placeholders file is its own problem, not this part's: then only
+    # braces and malformed names are checked here
+    findings = check_placeholders(text, name,
+                                  known_names(placeholders) if placeholders else None)
     findings += check_tone(text, name, rules_for(sheet))
     findings += check_commitment(text, name)
     if reading_level(text).words >= READING_MIN_WORDS:
