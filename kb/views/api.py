@@ -358,6 +358,8 @@ def check_sheet_part(name: str):
         warnings=len(findings) - errors_in(findings),
         checks_html=render_template("_part_checks.html", findings=findings),
         preview_html=render_template("_part_preview.html", preview=shown))
+
+
 @bp.post("/preview-entry")
 @role_required("agent")
 def preview_entry():

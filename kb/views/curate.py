@@ -39,7 +39,6 @@ from kb.views.common import entry_findings, form_choices, form_preview, saved_no
 bp = Blueprint("curate", __name__)
 log = logging.getLogger("kb")
 
-SHEET_FILES = FILES
 FIELD_NAMES = ("title", "phrasings", "tags", "category", "status", "owner", "last_reviewed",
                "review_every_days", "answer", "phone")
 
@@ -96,13 +95,13 @@ def _proposal_or_404(pid: int):
 
 
 def _known_path(path: str) -> str:
-    if is_entry_path(path) or path in SHEET_FILES.values():
+    if is_entry_path(path) or path in FILES.values():
         return path
     abort(404, description=f"{path} is not a file of the sheet.")
 
 
 def _label(path: str) -> str:
-    for name, part in SHEET_FILES.items():
+    for name, part in FILES.items():
         if part == path:
             return name.replace("_", " ").capitalize()
     return slug_of(path)
@@ -258,16 +257,11 @@ def review(pid: int):
     current_version = sheet.store.version_of(path)
     current_text = text_at(sheet, path, current_version)
     stale = current_version != proposal.base_version
-    if fields is None:  # the preview of the file as written, if it can be read
-        try:
-            pane = form_preview(fields_of(parse_entry(proposal.slug, raw)))
-        except (EntryError, TooLong):
-            pane = None
-    else:
-        try:
-            pane = form_preview(fields)
-        except TooLong:
-            pane = None
+    try:  # the form's fields, or else the file as written if it can be read
+        pane = form_preview(fields if fields is not None
+                            else fields_of(parse_entry(proposal.slug, raw)))
+    except (EntryError, TooLong):
+        pane = None
     return render_template(
         "review.html", proposal=proposal, labels=P.LABELS, error=error, proposed=proposed,
         fields=fields, choices=form_choices(), preview=pane, raw=raw,
@@ -409,9 +403,9 @@ def set_status(slug: str):
 def sheet_part(name: str):
     """A shared part: checked and previewed as it is typed; a part with an error is
     not saved (the text stays in the form with the reason)."""
-    if name not in SHEET_FILES:
+    if name not in FILES:
         abort(404, description=f"There is no part called {name}.")
-    path = SHEET_FILES[name]
+    path = FILES[name]
     sheet = services().sheet
     found = sheet.store.read(path)
     text = found.text if found else ""
@@ -421,10 +415,9 @@ def sheet_part(name: str):
         text = request.form.get("text", "").replace("\r\n", "\n")
         base_version = request.form.get("base_version") or None
         reason = request.form.get("reason", "")
-        findings = check_part(name, text, sheet)
-        if request.form.get("action") == "preview":
-            pass  # shown below with its checks, nothing saved
-        elif errors_in(findings):
+    findings = check_part(name, text, sheet)
+    if request.method == "POST" and request.form.get("action") != "preview":  # preview: no save
+        if errors_in(findings):
             n = errors_in(findings)
             error = (f"Not saved: {n} error{'s' if n != 1 else ''} below. Fix "
                      f"{'them' if n != 1 else 'it'} and save again; your text is kept.")
@@ -443,11 +436,9 @@ def sheet_part(name: str):
                       + (f" {warnings} warning{'s' if warnings != 1 else ''} below."
                          if warnings else ""))
                 return redirect(url_for("curate.sheet_part", name=name))
-    else:
-        findings = check_part(name, text, sheet)
     shown = preview(name, text, sheet, services().defaults(), current_user.name)
     return render_template("sheet_part.html", name=name, path=path, text=text,
-                           base_version=base_version, error=error, parts=SHEET_FILES,
+                           base_version=base_version, error=error, parts=FILES,
                            findings=findings, preview=shown), status
 
 
