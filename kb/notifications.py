@@ -36,16 +36,23 @@ def notify(db: Database, user: User, kind: str, title: str, body: str = "", link
            base_url: str = "") -> Notification | None:
     """Tell `user` something; emailed too when there is a mailer and they have an address.
     With a `key` it happens once: None when this user already had that key."""
-    mail = "queued" if mailer is not None and user.email else ""
+    row = _record(db, user, kind, title, body, link, key, mailer)
+    if row is not None and row.mail:  # committed first: the email never outruns the record
+        mailer.submit(user.email, title, email_text(user, [row], base_url), ids=(row.id,))
+    return row
+
+
+def _record(db: Database, user: User, kind: str, title: str, body: str, link: str,
+            key: str | None, mailer: Mailer | None) -> Notification | None:
+    """The committed row (its email marked "queued" when one will be sent), or None when
+    this user already had that key."""
     values = {"user_id": user.id, "kind": kind, "title": title[:300], "body": body,
-              "link": link[:500], "key": key, "mail": mail, "created_at": utcnow()}
+              "link": link[:500], "key": key, "created_at": utcnow(),
+              "mail": "queued" if mailer is not None and user.email else ""}
     with db.session() as s:
         new_id = _insert_once(s, values)
         s.commit()
-        row = s.get(Notification, new_id) if new_id is not None else None
-    if row is not None and mail:  # committed first: the email never outruns the record
-        mailer.submit(user.email, title, email_text(user, [row], base_url), ids=(row.id,))
-    return row
+        return s.get(Notification, new_id) if new_id is not None else None
 
 
 def _insert_once(session, values: dict) -> int | None:
@@ -198,16 +205,10 @@ def _due_entries(sheet, slugs: list[str]) -> list:
 def _due_notice(db: Database, user: User, entry, when: dt.date, today: dt.date, key: str,
                 mailer: Mailer | None) -> Notification | None:
     since = "today" if when == today else f"since {when.isoformat()}"
-    values = {"user_id": user.id, "kind": DUE, "created_at": utcnow(), "key": key,
-              "title": f"“{entry.title}” is due for review"[:300],
-              "body": (f"You own this entry; it is due {since}. Check that it is still "
-                       "right, then mark it reviewed on the Due for review page or edit it."),
-              "link": f"/e/{entry.slug}",
-              "mail": "queued" if mailer is not None and user.email else ""}
-    with db.session() as s:
-        new_id = _insert_once(s, values)
-        s.commit()
-        return s.get(Notification, new_id) if new_id is not None else None
+    return _record(db, user, DUE, f"“{entry.title}” is due for review",
+                   f"You own this entry; it is due {since}. Check that it is still right, "
+                   "then mark it reviewed on the Due for review page or edit it.",
+                   f"/e/{entry.slug}", key, mailer)
 
 
 class DueKeeper:
