@@ -6,6 +6,14 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
+// A JSON write to kb's API: the CSRF token in a header (options such as redirect added).
+function postJson(url, data, options = {}) {
+  return fetch(url, {
+    method: "POST", body: JSON.stringify(data), ...options,
+    headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json"},
+  });
+}
+
 function debounce(fn, ms) {
   let timer = null;
   return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
@@ -213,11 +221,7 @@ function initCompose() {
     const vals = values();
     let response;
     try {
-      response = await fetch(article.dataset.compose, {
-        method: "POST", redirect: "manual",
-        headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json"},
-        body: JSON.stringify(vals),
-      });
+      response = await postJson(article.dataset.compose, vals, {redirect: "manual"});
     } catch (err) {
       throw new Error("offline");
     }
@@ -319,12 +323,8 @@ function initCompose() {
         : "Copied. Paste it into your reply.";
       anywayButton.hidden = true;
       sessionStorage.removeItem(draftKey(slug));
-      fetch("/api/events", {
-        method: "POST",
-        headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
-        body: JSON.stringify({kind: "copy", slug: slug,
-                              version: article.dataset.version, search_id: article.dataset.sid}),
-      });
+      postJson("/api/events", {kind: "copy", slug: slug, version: article.dataset.version,
+                               search_id: article.dataset.sid});
     } catch (err) {
       plain.classList.remove("visually-hidden");
       plain.select();
@@ -354,11 +354,7 @@ function initCompose() {
   const star = document.getElementById("favourite");
   async function toggleFavourite() {
     const on = star.getAttribute("aria-pressed") !== "true";
-    const response = await fetch(article.dataset.favouriteUrl, {
-      method: "POST",
-      headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
-      body: JSON.stringify({on: on}),
-    });
+    const response = await postJson(article.dataset.favouriteUrl, {on: on});
     if (!response.ok) return;
     star.setAttribute("aria-pressed", String(on));
     star.textContent = on ? "★" : "☆";
@@ -591,10 +587,7 @@ function initEntryPreview(form, pane) {
     }
     let response;
     try {
-      response = await fetch(pane.dataset.url, {
-        method: "POST", body: JSON.stringify(body),
-        headers: {"Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken()},
-      });
+      response = await postJson(pane.dataset.url, body);
     } catch (err) { return; }  // offline: the checks run again when the form is sent
     if (mine !== asked) return;  // a newer keystroke has asked since
     if (!response.ok) {
@@ -700,11 +693,7 @@ function initPartChecks() {
   async function run() {
     const id = ++latest;
     try {
-      const response = await fetch(form.dataset.check, {
-        method: "POST",
-        headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json"},
-        body: JSON.stringify({text: text.value}),
-      });
+      const response = await postJson(form.dataset.check, {text: text.value});
       if (!response.ok || id !== latest) return;  // the Preview button still works
       const data = await response.json();
       if (id !== latest) return;
