@@ -19,6 +19,7 @@ GREETING = "_sheet/greeting.md"
 CLOSING = "_sheet/closing.md"
 PHONE_OPENING = "_sheet/phone_opening.md"
 SYNONYMS = "_sheet/synonyms.txt"
+SHORTHAND = "_sheet/shorthand.txt"
 PLACEHOLDERS = "_sheet/placeholders.yml"
 log = logging.getLogger("kb")
 PARTS = {"greeting": GREETING, "closing": CLOSING, "phone_opening": PHONE_OPENING}
@@ -186,6 +187,10 @@ class Sheet:
 
     def synonyms(self) -> list[tuple[str, ...]]:
         return self._read_part(SYNONYMS, parse_synonyms, [])
+
+    def shorthand_text(self) -> str:
+        found = self.store.read(SHORTHAND)
+        return found.text if found else ""
 
     def placeholders(self) -> dict[str, dict[str, str]]:
         return self._read_part(PLACEHOLDERS, parse_placeholders, {})

@@ -168,11 +168,11 @@ def test_a_likeness_never_outranks_the_entry_holding_every_typed_word(tmp_path, 
     """A made-up word (an order code, a product name) means little to the model, so
     entries 'alike' to it are noise: the one entry that holds it comes first, however
     much the likeness weighs (on 10,000 entries the default weight was enough)."""
-    from kb import search
+    from kb.search import fusion
     from kb.store import ContentStore
 
-    monkeypatch.setattr(search, "MEANING_WEIGHT", 1000.0)
-    monkeypatch.setattr(search, "MEANING_FLOOR", 0.0)
+    monkeypatch.setattr(fusion, "MEANING_WEIGHT", 1000.0)
+    monkeypatch.setattr(fusion, "MEANING_FLOOR", 0.0)
     from scripts.corpus import Corpus, build_files
 
     files = build_files(Corpus(seed=3), 300)
