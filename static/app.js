@@ -35,6 +35,8 @@ function initSearch() {
   let latest = 0;          // the newest request sent; older answers are dropped
   let selected = -1;
   let typed = null;        // the last search logged: {id, q, at}; its next keystrokes continue it
+  // the words the agent asked to search as typed (no spelling correction), or null
+  let asTyped = new URLSearchParams(location.search).get("as_typed") === "1" ? typedWords(input.value) : null;
 
   const moreBox = document.getElementById("more-results");
   const moreList = document.getElementById("more");
@@ -101,12 +103,22 @@ function initSearch() {
       document.getElementById("propose-why").textContent = data.results.length ? "No sure match." : "";
     }
     if (data.did_you_mean) {
+      // the results are for other words than the customer's: say which, and offer the
+      // words as typed (the link, or Alt+T)
       dym.hidden = false;
-      dym.replaceChildren("Showing results for ");
-      const link = document.createElement("a");
-      link.href = "?q=" + encodeURIComponent(data.did_you_mean);
-      link.textContent = data.did_you_mean;
-      dym.append(link);
+      const shown = document.createElement("strong");
+      shown.textContent = data.did_you_mean;
+      const back = document.createElement("a");
+      back.id = "as-typed";
+      back.href = "?" + new URLSearchParams({q: q, as_typed: "1"});
+      back.textContent = "“" + q.trim() + "” as typed";
+      back.addEventListener("click", (event) => { event.preventDefault(); searchAsTyped(); });
+      const key = document.createElement("kbd");
+      key.textContent = "Alt+T";
+      dym.replaceChildren("Showing results for ", shown, ". Search for ", back, " ", key);
+    } else if (asTyped !== null && typedWords(q).startsWith(asTyped)) {
+      dym.hidden = false;
+      dym.replaceChildren("Searched as typed, no spelling correction.");
     } else {
       dym.hidden = true;
     }
@@ -115,10 +127,21 @@ function initSearch() {
     if (data.results.length) select(0);
   }
 
+  function typedWords(q) { return q.trim().toLowerCase(); }
+
+  // Back to the customer's words as typed, for as long as the box keeps them.
+  function searchAsTyped() {
+    asTyped = typedWords(input.value);
+    run();
+    input.focus();
+  }
+
   async function run() {
     const q = input.value;
     const id = ++latest;
     const params = new URLSearchParams({q: q, limit: "20", typing: "1"});
+    if (asTyped !== null && typedWords(q).startsWith(asTyped) && asTyped) params.set("as_typed", "1");
+    else asTyped = null;
     if (category.value) params.set("category", category.value);
     if (tagInput) params.set("tag", tagInput.value);
     // the same query still being typed or trimmed: one search in the log, whichever
@@ -148,6 +171,12 @@ function initSearch() {
   const later = debounce(run, 30);  // short: stale answers are dropped anyway
   input.addEventListener("input", later);
   category.addEventListener("change", run);
+  document.addEventListener("keydown", (event) => {
+    if (event.altKey && !event.ctrlKey && !event.metaKey && event.code === "KeyT" && !dym.hidden) {
+      event.preventDefault();
+      searchAsTyped();
+    }
+  });
   input.addEventListener("keydown", (event) => {
     if (event.key === "ArrowDown") { event.preventDefault(); select(selected + 1); }
     else if (event.key === "ArrowUp") { event.preventDefault(); select(selected - 1); }

@@ -380,9 +380,10 @@ class SearchIndex(Listing):
 
     def search(
         self, text: str, limit: int = 10, tag: str | None = None,
-        category: str | None = None, typing: bool = False,
+        category: str | None = None, typing: bool = False, as_typed: bool = False,
     ) -> Results:
-        """Rank published entries for the customer's words. Never raises for a query."""
+        """Rank published entries for the customer's words. Never raises for a query.
+        `as_typed`: no word is corrected (the agent went back to their own words)."""
         self.ensure_fresh()
         text = (text or "")[:MAX_QUERY_CHARS]
         limit = max(1, min(int(limit or 10), 100))
@@ -390,7 +391,7 @@ class SearchIndex(Listing):
             try:
                 self._lock_for_search()
                 try:
-                    return self._search(text, limit, tag, category, typing)
+                    return self._search(text, limit, tag, category, typing, as_typed)
                 finally:
                     self._read_lock.release()
             except Exception as exc:  # the files went away under the searcher, say
@@ -410,11 +411,11 @@ class SearchIndex(Listing):
             priority.gate.wait(max(0.0, deadline - time.monotonic()))
 
     def _search(self, text: str, limit: int, tag: str | None, category: str | None,
-                typing: bool) -> Results:
+                typing: bool, as_typed: bool = False) -> Results:
         searcher = self._searcher()
         words = [t.text for t in _words(text)][:MAX_WORDS]
-        corrected, corrections, prefix_word = self._correct(searcher, words, typing,
-                                                            _capitals(text))
+        keep = set(words) if as_typed else _capitals(text)
+        corrected, corrections, prefix_word = self._correct(searcher, words, typing, keep)
         filters = []  # only published entries are in the index at all
         if tag:
             filters.append(Q.Term("tags", tag.strip().lower()))

@@ -50,10 +50,27 @@ def _fate(reader, shared: _Shared, word: str, last: bool, is_shorthand):
         return "prefix", word
     if is_word(word) or _sheet_has_stem(reader, word) or is_shorthand(reader, word):
         return "kept", word  # a real word, a form of one the sheet uses, or shorthand
-    if not any(v in word for v in "aeiouy"):
-        return "kept", word  # "pmt", "svt": an abbreviation, not a slip of the finger
+    if _clipped_compound(reader, word):
+        return "kept", word  # "nonref": the sheet's "non" and the start of "refundable"
     best = _suggest(reader, shared, word)
+    if best and not any(v in word for v in "aeiouy") and _consonants(best) != word:
+        return "kept", word  # "pmt", "svt": an abbreviation; "smrt" is "smart" less a vowel
     return ("corrected", best) if best else ("kept", word)
+
+
+def _clipped_compound(reader, word: str) -> bool:
+    """Whether `word` is a word of the sheet followed by the start of another one, as
+    agents clip and join words ("nonref", "prepay")."""
+    for cut in range(3, len(word) - 2):
+        head, tail = word[:cut], word[cut:]
+        if reader.doc_frequency("spell", head) > 0 and any(
+                True for _ in reader.expand_prefix("spell", tail)):
+            return True
+    return False
+
+
+def _consonants(word: str) -> str:
+    return "".join(c for c in word if c not in "aeiou")
 
 
 def _sheet_has_stem(reader, word: str) -> bool:
@@ -78,13 +95,14 @@ def spelling_words(reader, shared: _Shared) -> dict[tuple[str, int], list[str]]:
 def _suggest(reader, shared: _Shared, word: str) -> str | None:
     """The nearest word the sheet uses (Damerau-Levenshtein 1, or 2 for long
     words), sharing the first letter; ties go to the more common word. Never one of
-    the language's most used words: what is typed is then more likely shorthand."""
+    the language's most used little words ("all", "none"): what is typed is then more
+    likely shorthand, and a typo of a little word would change nothing anyway."""
     maxdist = 1 if len(word) < 6 else 2
     groups = spelling_words(reader, shared)
     best: tuple[int, int, str] | None = None
     for length in range(len(word) - maxdist, len(word) + maxdist + 1):
         for cand in groups.get((word[0], length), ()):
-            if cand in _STOP or cand in common():
+            if cand in _STOP or (len(cand) <= 4 and cand in common()):
                 continue  # "ahl" is not "all": a typo of a little word changes nothing
             dist = edit_distance(word, cand, maxdist)
             if 0 < dist <= maxdist:

@@ -75,6 +75,7 @@ def search():
         query, limit=limit, tag=request.args.get("tag") or None,
         category=request.args.get("category") or None,
         typing=request.args.get("typing") == "1",
+        as_typed=request.args.get("as_typed") == "1",
     )
     data = results.to_dict()
     data["search_id"] = usage.log_search(database(), current_user.id, query, results.words,

@@ -62,8 +62,10 @@ def search():
     tag = request.args.get("tag") or None
     category = request.args.get("category") or None
     results, search_id = None, None
+    as_typed = request.args.get("as_typed") == "1"
     if query.strip() or tag or category:
-        results = svc.index.search(query, limit=20, tag=tag, category=category)
+        results = svc.index.search(query, limit=20, tag=tag, category=category,
+                                   as_typed=as_typed)
         search_id = usage.log_search(database(), current_user.id, query, results.words,
                                      results.total)
     db = database()
@@ -78,6 +80,7 @@ def search():
             counts = svc.index.category_counts()
     return render_template(
         "search.html", query=query, results=results, tag=tag, category=category,
+        as_typed=as_typed,
         facets=svc.index.facets(), browse=browse, category_counts=counts,
         problems=svc.index.problem_list(), search_id=search_id,
         meaning_error=svc.index.meaning.error if current_user.can("admin") else None,
