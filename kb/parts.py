@@ -27,9 +27,20 @@ from kb.checks import (
 )
 from kb.compose import PLACEHOLDER_NAME, PLACEHOLDER_RE, Email, compose, phone_script
 from kb.entry import Entry, load_yaml
-from kb.sheet import PARTS, PLACEHOLDERS, SYNONYMS, Sheet, parse_placeholders, parse_synonyms
+from kb.search.shorthand import listing
+from kb.sheet import (
+    PARTS,
+    PLACEHOLDERS,
+    SHORTHAND,
+    SYNONYMS,
+    Sheet,
+    parse_placeholders,
+    parse_shorthand,
+    parse_synonyms,
+)
 
-FILES = {**PARTS, "synonyms": SYNONYMS, "placeholders": PLACEHOLDERS}  # name -> path
+FILES = {**PARTS, "synonyms": SYNONYMS, "shorthand": SHORTHAND,  # name -> path
+         "placeholders": PLACEHOLDERS}
 # Filled by kb itself whatever placeholders.yml says: the signed-in person's name.
 BUILT_IN = frozenset({"agent_name"})
 PLACEHOLDER_KEYS = ("label", "example", "default")
@@ -101,6 +112,19 @@ def check_synonyms(text: str) -> list[Finding]:
                     "synonyms", excerpt=word))
             else:
                 first_line.setdefault(word, number)
+    return out
+
+
+def check_shorthand(text: str) -> list[Finding]:
+    """`short = what it stands for`, or `short =` to drop one kb worked out."""
+    added, dropped, bad = parse_shorthand(text)
+    out = [Finding("shorthand", "error", message[0].upper() + message[1:] + ".", "shorthand")
+           for message in bad]
+    for short in sorted(set(added) & dropped):
+        out.append(Finding(
+            "shorthand", "warning",
+            f"“{short}” is both given a meaning and dropped; the meaning counts.",
+            "shorthand", excerpt=short))
     return out
 
 
@@ -196,6 +220,8 @@ def check_part(name: str, text: str, sheet: Sheet) -> list[Finding]:
         return check_text_part(name, text, sheet)
     if name == "synonyms":
         return check_synonyms(text)
+    if name == "shorthand":
+        return check_shorthand(text)
     if name == "placeholders":
         return check_placeholders_file(text, sheet)
     raise KeyError(name)
@@ -206,13 +232,14 @@ def check_part(name: str, text: str, sheet: Sheet) -> list[Finding]:
 
 @dataclass
 class Preview:
-    kind: str  # email | phone | synonyms
+    kind: str  # email | phone | synonyms | shorthand
     entry: Entry
     email: Email | None = None
     opening: str = ""
     points: str = ""
     groups: list[tuple[str, ...]] = field(default_factory=list)
     placeholders: dict[str, dict[str, str]] = field(default_factory=dict)
+    shorthand: list = field(default_factory=list)  # kb.search.shorthand.Shorthand rows
 
 
 def sample_entry(sheet: Sheet) -> Entry:
@@ -235,8 +262,9 @@ def sample_values(placeholders: dict[str, dict[str, str]], defaults: dict[str, s
 
 
 def preview(name: str, text: str, sheet: Sheet, defaults: dict[str, str],
-            person: str) -> Preview:
-    """The part as agents meet it, with `text` in place of the saved version."""
+            person: str, derived: list | None = None) -> Preview:
+    """The part as agents meet it, with `text` in place of the saved version;
+    `derived`: the shorthand search worked out from the sheet."""
     placeholders = sheet.placeholders()
     if name == "placeholders":
         placeholders = parse_placeholders(text)
@@ -246,6 +274,8 @@ def preview(name: str, text: str, sheet: Sheet, defaults: dict[str, str],
     values = sample_values(placeholders, defaults, person)
     if name == "synonyms":
         return Preview("synonyms", entry, groups=parse_synonyms(text))
+    if name == "shorthand":
+        return Preview("shorthand", entry, shorthand=listing(derived or [], text))
     if name == "phone_opening":
         opening, points, _ = phone_script(text, entry, values)
         return Preview("phone", entry, opening=opening, points=points)

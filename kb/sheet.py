@@ -51,6 +51,32 @@ def parse_synonyms(text: str) -> list[tuple[str, ...]]:
     return groups
 
 
+def parse_shorthand(text: str) -> tuple[dict[str, list[str]], set[str], list[str]]:
+    """shorthand.txt: `dd = direct debit` adds one, `cos =` (nothing after the =) drops
+    one kb worked out; '#' starts a comment. Returns what is added, what is dropped,
+    and the lines that could not be read (for the checks)."""
+    added: dict[str, list[str]] = {}
+    dropped: set[str] = set()
+    bad = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        short, eq, phrase = line.partition("=")
+        short, phrase = " ".join(short.lower().split()), " ".join(phrase.lower().split())
+        if not eq or not short or " " in short:
+            bad.append(f"line {number}: write it as 'short = what it stands for' "
+                       f"(one word before the =), or 'short =' to drop one")
+            continue
+        if phrase:
+            added.setdefault(short, [])
+            if phrase not in added[short]:
+                added[short].append(phrase)
+        else:
+            dropped.add(short)
+    return added, dropped, bad
+
+
 def parse_placeholders(text: str) -> dict[str, dict[str, str]]:
     try:
         data = load_yaml(text) or {}

@@ -44,6 +44,7 @@ MIN_ROLE: dict[str, str | None] = {
     "curate.edit": TRAINER,
     "curate.set_status": TRAINER,
     "curate.sheet_part": TRAINER,
+    "curate.drop_shorthand": TRAINER,
     "curate.history": AGENT,
     "curate.diff": AGENT,
     "curate.version": AGENT,
@@ -144,6 +145,9 @@ CASES = [
          form={"status": "published", "reason": "still in use"}),
     Case("curate.sheet_part", "GET", "/sheet/greeting", 200),
     Case("curate.sheet_part", "POST", "/sheet/greeting", 200, form={"text": "Hi"}),
+    Case("curate.sheet_part", "GET", "/sheet/shorthand", 200),
+    # no shorthand named: refused, nothing written
+    Case("curate.drop_shorthand", "POST", "/sheet/shorthand/drop", 400, form={"short": ""}),
     # history
     Case("curate.history", "GET", HIST, 200),
     Case("curate.diff", "GET", HIST + "/diff?a={old}&b={cur}", 200),

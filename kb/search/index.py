@@ -26,7 +26,7 @@ from whoosh.writing import MERGE_SMALL
 
 from kb import meaning as kb_meaning
 from kb import priority
-from kb.search import spelling
+from kb.search import shorthand, spelling
 from kb.search.analysis import _document, _schema, _words, stems
 from kb.search.fusion import _top_documents, _vectors
 from kb.search.listing import Listing, _Row
@@ -461,6 +461,18 @@ class SearchIndex(Listing):
                 return set()
             _, matched, _ = _scores(searcher, query, None, self._shared)
             return {searcher.stored_fields(int(d))["slug"] for d in np.flatnonzero(matched)}
+
+    def derived_shorthand(self) -> list[shorthand.Shorthand]:
+        """The shorthand worked out from the sheet as the index holds it now (empty
+        while the index is unwell)."""
+        if not self._healthy():
+            return []
+        try:
+            with self._read_lock:
+                return shorthand.derived(self._searcher().reader())
+        except Exception as exc:
+            self._trouble(exc)
+            return []
 
     def _correct(self, searcher, words: list[str], typing: bool,
                  keep: Iterable[str] = ()):

@@ -12,6 +12,7 @@ from whoosh import query as Q
 from kb.search import shorthand
 from kb.search.analysis import _spell, stems
 from kb.search.scoring import BOOSTS, _Shared
+from kb.sheet import parse_shorthand
 
 MAX_PREFIX_TERMS = 20
 SYNONYM_WEIGHT = 0.8
@@ -48,7 +49,7 @@ def read_synonyms(listed: list[list[str]], commit: str | None, version,
             by_stem.setdefault(stem, []).append(i)
     words = frozenset(w for group in listed for phrase in group
                       for w in re.findall(r"[^\W_]+", phrase))
-    added, dropped, _ = shorthand.parse_lines(shorthand_text)
+    added, dropped, _ = parse_shorthand(shorthand_text)
     return _Synonyms(commit, version, groups, by_stem, words, added, frozenset(dropped))
 
 

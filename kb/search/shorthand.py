@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kb.search.language import common, english
+from kb.sheet import parse_shorthand
 
 # Words a phrase's initials may skip ("Pay As You Go" is payg, "Change of Supplier"
 # is cos or cs): the little words written in lower case inside a name.
@@ -31,32 +32,7 @@ class Shorthand:
     short: str  # as typed, lower case
     phrase: str  # what it stands for, lower case
     added: bool = False  # written by a trainer in shorthand.txt
-
-
-def parse_lines(text: str) -> tuple[dict[str, list[str]], set[str], list[str]]:
-    """shorthand.txt: `dd = direct debit` adds one, `cos =` (nothing after the =) drops
-    one kb worked out; '#' starts a comment. Returns what is added, what is dropped,
-    and the lines that could not be read (for the checks)."""
-    added: dict[str, list[str]] = {}
-    dropped: set[str] = set()
-    bad = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        short, eq, phrase = line.partition("=")
-        short, phrase = " ".join(short.lower().split()), " ".join(phrase.lower().split())
-        if not eq or not short or " " in short:
-            bad.append(f"line {number}: write it as 'short = what it stands for' "
-                       f"(one word before the =), or 'short =' to drop one")
-            continue
-        if phrase:
-            added.setdefault(short, [])
-            if phrase not in added[short]:
-                added[short].append(phrase)
-        else:
-            dropped.add(short)
-    return added, dropped, bad
+    dropped: bool = False  # worked out, but dropped (or replaced) by a trainer
 
 
 @functools.lru_cache(maxsize=1)
@@ -197,11 +173,13 @@ def derived(reader) -> list[Shorthand]:
     return out
 
 
-def combine(derived: list[Shorthand], added: dict[str, list[str]],
-            dropped: set[str]) -> list[Shorthand]:
-    """What search uses: the derived shorthand less what trainers dropped, and what
-    they added (a trainer's meaning replaces the derived ones for that shorthand)."""
-    out = [s for s in derived if s.short not in dropped and s.short not in added]
-    out += [Shorthand(short, phrase, added=True)
-            for short, phrases in sorted(added.items()) for phrase in phrases]
+def listing(derived: list[Shorthand], text: str) -> list[Shorthand]:
+    """Every shorthand for the trainers' list: what they added in `text` (the file
+    shorthand.txt), and what kb worked out, marked dropped where they dropped it or
+    gave that shorthand a meaning of their own."""
+    added, dropped, _ = parse_shorthand(text)
+    out = [Shorthand(short, phrase, added=True)
+           for short, phrases in added.items() for phrase in phrases]
+    out += [Shorthand(s.short, s.phrase, dropped=s.short in dropped or s.short in added)
+            for s in derived]
     return sorted(out, key=lambda s: (s.short, not s.added, s.phrase))

@@ -353,7 +353,8 @@ def check_sheet_part(name: str):
     svc = services()
     text = text.replace("\r\n", "\n")
     findings = check_part(name, text, svc.sheet)
-    shown = preview(name, text, svc.sheet, svc.defaults(), current_user.name)
+    shown = preview(name, text, svc.sheet, svc.defaults(), current_user.name,
+                    svc.index.derived_shorthand() if name == "shorthand" else None)
     return jsonify(
         name=name, findings=[asdict(f) for f in findings], errors=errors_in(findings),
         warnings=len(findings) - errors_in(findings),

@@ -32,6 +32,7 @@ from kb.history import compact, merge3, restore, side_by_side, text_at
 from kb.parts import FILES, check_part, errors_in, preview
 from kb.preview import TooLong, new_errors
 from kb.services import services
+from kb.sheet import SHORTHAND
 from kb.store import ConflictError, StoreError, entry_path, is_entry_path, slug_of
 from kb.users import person_of
 from kb.views.common import entry_findings, form_choices, form_preview, saved_note
@@ -436,10 +437,34 @@ def sheet_part(name: str):
                       + (f" {warnings} warning{'s' if warnings != 1 else ''} below."
                          if warnings else ""))
                 return redirect(url_for("curate.sheet_part", name=name))
-    shown = preview(name, text, sheet, services().defaults(), current_user.name)
+    shown = preview(name, text, sheet, services().defaults(), current_user.name,
+                    services().index.derived_shorthand() if name == "shorthand" else None)
     return render_template("sheet_part.html", name=name, path=path, text=text,
                            base_version=base_version, error=error, parts=FILES,
                            findings=findings, preview=shown), status
+
+
+@bp.post("/sheet/shorthand/drop")
+@role_required("trainer")
+def drop_shorthand():
+    """One click on the shorthand page: a shorthand kb worked out is not what agents
+    mean; a line `short =` in shorthand.txt drops it (one commit, undone by history)."""
+    short = " ".join(request.form.get("short", "").lower().split())
+    if not short or " " in short or "=" in short or "#" in short or len(short) > 20:
+        abort(400, description="Name one shorthand, a single word, to drop.")
+    sheet = services().sheet
+    found = sheet.store.read(SHORTHAND)
+    text = (found.text if found else "").rstrip("\n")
+    try:
+        sheet.write({SHORTHAND: (text + "\n" if text else "") + f"{short} =\n"},
+                    message=f"Drop the shorthand “{short}”: not what agents mean by it",
+                    author=person_of(current_user),
+                    expected={SHORTHAND: found.version if found else None})
+    except ConflictError:
+        flash("The shorthand list changed meanwhile; nothing was dropped. Try again.")
+    else:
+        flash(f"Dropped “{short}”: search no longer reads it as shorthand.")
+    return redirect(url_for("curate.sheet_part", name="shorthand"))
 
 
 # -- history ------------------------------------------------------------------------
