@@ -29,7 +29,7 @@ from sqlalchemy import case, delete, func, insert, select
 from kb.db import Database, Event, LearnedWording, PhrasingDecision, SearchLog, Setting, utcnow
 from kb.entry import SLUG_RE, Entry, EntryError
 from kb.sheet import Sheet
-from kb.store import Person
+from kb.store import Person, entry_path
 
 AGENTS = Person("Agents' searches", "agents@kb")
 LINK_WINDOW = dt.timedelta(minutes=10)  # no search id: the user's last search this recent
@@ -194,8 +194,9 @@ def suggestions(
     db: Database, sheet: Sheet | None = None, *, slug: str | None = None, days: int = DAYS,
     min_times: int = 1, now: dt.datetime | None = None, limit: int = 200,
 ) -> list[Suggestion]:
-    """Wordings that led agents to copy an entry, most telling first. With a sheet,
-    wordings the entry already has, and entries that are gone or retired, are left out."""
+    """Wordings that led agents to copy an entry, most telling first, scoring at least
+    `min_times` (see Suggestion.score). With a sheet, wordings the entry already has,
+    and entries that are gone or retired, are left out."""
     link(db, now)
     since = (now or utcnow()) - dt.timedelta(days=days)
     LW = LearnedWording
@@ -213,7 +214,10 @@ def suggestions(
         sub.c.slug, sub.c.wording, func.count().label("times"),
         func.sum(sub.c.failed).label("refined"),
         func.count(sub.c.user_id.distinct()).label("agents"), func.max(sub.c.at).label("last"),
-    ).group_by(sub.c.slug, sub.c.wording).having(func.count() >= min_times)
+    ).group_by(sub.c.slug, sub.c.wording).having(
+        # a wording that failed before the copy counts double here too: it is offered
+        # as soon as it failed once, as a wording two agents typed is
+        func.count() + func.sum(sub.c.failed) >= min_times)
     with db.session() as s:
         done = set(s.execute(decided).all())
         found = [Suggestion(r.slug, r.wording, r.times, int(r.refined or 0), r.agents, r.last)
@@ -286,6 +290,55 @@ def accept(db: Database, sheet: Sheet, slug: str, wording: str, *, committer: Pe
             author=AGENTS, committer=committer, based_on=entry.version)
     _decide(db, slug, wording, "accepted", user_id, commit)
     return commit
+
+
+def accept_many(db: Database, sheet: Sheet, picks: list[tuple[str, str]], *,
+                committer: Person, user_id: int | None = None,
+                ) -> tuple[str | None, list[tuple[str, str]], list[str]]:
+    """Add several suggested wordings, to one entry or several, in one commit (author
+    = the agents' words, committer = the trainer). Returns the commit, the (slug,
+    wording) pairs added, and what could not be added, each with its reason; the
+    rest is added all the same."""
+    offered = {(x.slug, x.wording): x for x in suggestions(db, limit=10_000)}
+    wanted: dict[str, list[str]] = {}
+    skipped = []
+    for slug, wording in picks:
+        wording = normalize(wording)
+        if (slug, wording) not in offered:
+            skipped.append(f"“{wording}”: no search for it led to {slug}")
+        elif wording not in wanted.setdefault(slug, []):
+            wanted[slug].append(wording)
+    changes, expected, added, gone = {}, {}, [], set()
+    for slug, wordings in wanted.items():
+        try:
+            entry = sheet.entry(slug)
+        except EntryError as exc:
+            entry, why = None, f"the entry file cannot be read ({exc})"
+        else:
+            why = "there is no such entry any more"
+        if entry is None or entry.status == "retired":
+            skipped.append(f"{slug}: {why}")
+            gone.add(slug)
+            continue
+        new = [w for w in wordings if w not in _known_wordings(entry)]
+        if new:
+            path = entry_path(slug)
+            changes[path] = sheet.entry_text(replace(entry, phrasings=(*entry.phrasings, *new)))
+            expected[path] = entry.version
+            added += [(slug, w) for w in new]
+    commit = None
+    if changes:
+        listed = "; ".join(f"“{w}” ({slug})" for slug, w in added[:10])
+        more = f" and {len(added) - 10} more" if len(added) > 10 else ""
+        commit = sheet.write(
+            changes, message=f"Add {len(added)} customer phrasing"
+            f"{'' if len(added) == 1 else 's'} agents found entries by: {listed}{more}",
+            author=AGENTS, committer=committer, expected=expected)
+    for slug, wordings in wanted.items():
+        if slug not in gone:
+            for wording in wordings:
+                _decide(db, slug, wording, "accepted", user_id, commit)
+    return commit, added, skipped
 
 
 def dismiss(db: Database, slug: str, wording: str, *, user_id: int | None = None) -> None:

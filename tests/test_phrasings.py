@@ -233,3 +233,34 @@ def test_customer_details_are_never_suggested_and_purged_with_the_log(db):
     assert [s.wording for s in P.suggestions(db)] == ["parcel vanished"]
     usage.purge_searches(db, days=0)
     assert P.suggestions(db) == []
+
+
+def test_a_wording_that_failed_once_is_offered_and_a_batch_is_added_in_one_commit(
+        app, client, trainer):
+    """A wording an agent had to search again after is offered at once (it counts
+    double); the trainer ticks several, for several entries, and adds them in one
+    commit whose author is the agents' words; the next search finds each first."""
+    svc = app.extensions["kb"]
+    refine_then_copy(client, "parcel turned up in bits", "damaged", "item-arrived-damaged")
+    refine_then_copy(client, "tint looks odd", "colour", "wrong-colour")
+    _flush(app)
+    listing = trainer.get("/phrasings").get_data(as_text=True)
+    for wording in ("parcel turned up in bits", "tint looks odd"):
+        assert f"<q>{wording}</q>" in listing  # typed once, but failed first
+    assert 'name="pick"' in listing and "checked" in listing
+    response = trainer.post("/phrasings/accept-many", data={
+        "csrf_token": csrf_from(listing),
+        "pick": ["item-arrived-damaged\nparcel turned up in bits",
+                 "wrong-colour\ntint looks odd", "refund-status\nnever typed by anyone"]})
+    assert response.status_code == 302
+    commits = svc.store.history("item-arrived-damaged.md", limit=1)
+    assert commits[0].commit == svc.store.history("wrong-colour.md", limit=1)[0].commit
+    assert svc.store.history("refund-status.md", limit=1)[0].commit != commits[0].commit
+    assert commits[0].author.name == "Agents' searches"
+    assert "Add 2 customer phrasings" in commits[0].message
+    assert "parcel turned up in bits" in svc.sheet.entry("item-arrived-damaged").phrasings
+    assert svc.index.search("parcel turned up in bits").hits[0].slug == "item-arrived-damaged"
+    assert svc.index.search("tint looks odd").hits[0].slug == "wrong-colour"
+    page = trainer.get("/phrasings").get_data(as_text=True)
+    assert "never typed by anyone" in page and "Not added" in page  # said why
+    assert "<q>tint looks odd</q>" not in page  # decided: not offered again

@@ -77,6 +77,7 @@ MIN_ROLE: dict[str, str | None] = {
     "phrasings.suggestions": TRAINER,
     "phrasings.accept": TRAINER,
     "phrasings.dismiss": TRAINER,
+    "phrasings.accept_many": TRAINER,
     "setup.start": ADMIN,
     "notices.index": AGENT,
     "notices.open_one": AGENT,
@@ -194,6 +195,8 @@ CASES = [
     Case("phrasings.accept", "POST", "/phrasings/accept", 302,
          form={"slug": "refund-status", "wording": "never searched"}),
     Case("phrasings.dismiss", "POST", "/phrasings/dismiss", 302, form={"slug": "refund-status"}),
+    Case("phrasings.accept_many", "POST", "/phrasings/accept-many", 302,
+         form={"pick": "refund-status\nnever searched"}),
     # the first-visit choice about the starter entries (no choice made: shown again)
     Case("setup.start", "GET", "/admin/start", 200),
     Case("setup.start", "POST", "/admin/start", 302, form={"action": ""}),

@@ -46,6 +46,31 @@ def accept():
     return _back()
 
 
+@bp.post("/phrasings/accept-many")
+@role_required("trainer")
+def accept_many():
+    """The ticked wordings, to one entry or several, added in one commit."""
+    picks = [tuple(p.split("\n", 1)) for p in request.form.getlist("pick") if "\n" in p]
+    if not picks:
+        flash("Tick the wordings to add first.", "error")
+        return _back()
+    try:
+        commit, added, skipped = P.accept_many(database(), services().sheet, picks,
+                                        committer=person_of(current_user),
+                                        user_id=current_user.id)
+    except ConflictError:
+        flash("An entry changed meanwhile; nothing was added. Look again and add once more.",
+              "error")
+    except StoreError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Added {len(added)} wording{'' if len(added) == 1 else 's'} in one commit."
+              if commit else "Nothing new to add: the entries had those words already.")
+        for why in skipped:
+            flash(f"Not added: {why}.", "error")
+    return _back()
+
+
 @bp.post("/phrasings/dismiss")
 @role_required("trainer")
 def dismiss():
