@@ -9,7 +9,15 @@ to GET /api/search by a signed-in agent. Printed per sheet: keywords and
 paraphrases found first and in the top 3, typos mended, and correct words
 rewritten (a "did you mean" on a query with no misspelling).
 
-    python scripts/blind.py [--misses] [--code DIR] [SHEET ...]
+    python scripts/blind.py [--misses] [--code DIR] [--learn] [SHEET ...]
+
+--learn also runs the learning loop end to end through HTTP: two agents search
+the keyword queries of the even lines ("taught"); where the first result is not
+the right entry they search again with its title, as agents do, and copy the
+right entry (POST /api/events); a trainer then adds every wording /phrasings
+offers ticked, in one batch (POST /phrasings/accept-many). Printed: the taught
+wordings, the other keyword queries (odd lines) and the paraphrases found first,
+before and after.
 
 SHEET is a folder name under tests/blind (default: all but `transport`, the sheet
 kept untouched as the final check: name it to measure it). --code runs another
@@ -22,6 +30,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +38,7 @@ import sys
 import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +117,60 @@ def search(session: Session, query: str) -> dict:
     return json.loads(payload)
 
 
-def measure(folder: Path, code: Path, show_misses: bool) -> dict:
+def slug_of_title(session: Session, title: str) -> str | None:
+    for hit in search(session, title)["results"]:
+        if norm(hit["title"]) == norm(title):
+            return hit["slug"]
+    return None
+
+
+def first_rate(session: Session, rows: list[dict]) -> str:
+    found = sum(1 for r in rows if [norm(h["title"]) for h in
+                                    search(session, r["query"])["results"][:1]]
+                == [norm(r["complaint"])])
+    return f"{100 * found / max(1, len(rows)):3.0f} % first ({len(rows)})"
+
+
+def learn(session: Session, port: int, rows: list[dict]) -> None:
+    """The loop through HTTP: agents search and copy, a trainer adds what is offered."""
+    keywords = [r for r in rows if r["kind"] != "paraphrase"]
+    taught, other = keywords[0::2], keywords[1::2]
+    paraphrases = [r for r in rows if r["kind"] == "paraphrase"]
+    print(f"  learning: before: taught {first_rate(session, taught)}, other keywords "
+          f"{first_rate(session, other)}, paraphrases {first_rate(session, paraphrases)}")
+    slugs: dict[str, str | None] = {}
+    for name in ("agent0", "agent1"):
+        agent = Session(port)
+        agent.login(name)
+        for row in taught:
+            want = norm(row["complaint"])
+            answer = search(agent, row["query"])
+            sid = answer["search_id"]
+            if [norm(h["title"]) for h in answer["results"][:1]] != [want]:
+                sid = search(agent, row["complaint"])["search_id"]  # the words failed
+            if want not in slugs:
+                slugs[want] = slug_of_title(agent, row["complaint"])
+            status, _ = agent.request("POST", "/api/events", body={
+                "kind": "copy", "slug": slugs[want], "search_id": sid})
+            assert status == 201, status
+        agent.close()
+    trainer = Session(port)
+    trainer.login("trainer")
+    status, page = trainer.request("GET", "/phrasings")
+    html = page.decode()
+    picks = [unescape(v) for v in re.findall(
+        r'<input type="checkbox" name="pick" form="accept-many" value="([^"]*)"\s+'
+        r'aria-label="[^"]*" checked>', html)]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    status, _ = trainer.request("POST", "/phrasings/accept-many",
+                                form={"csrf_token": token, "pick": picks})
+    print(f"  learning: {len(picks)} wordings offered ticked and added in one commit "
+          f"({status})")
+    print(f"  learning: after:  taught {first_rate(session, taught)}, other keywords "
+          f"{first_rate(session, other)}, paraphrases {first_rate(session, paraphrases)}")
+
+
+def measure(folder: Path, code: Path, show_misses: bool, learning: bool = False) -> dict:
     rows = read_queries(folder)
     base = Path(tempfile.mkdtemp(prefix="kb-blind-"))
     server = None
@@ -138,6 +201,8 @@ def measure(folder: Path, code: Path, show_misses: bool) -> dict:
                 print("   ", line)
             for line in rewritten:
                 print("    rewritten", line)
+        if learning:
+            learn(session, session.port, rows)
         return result
     finally:
         if server is not None:
@@ -150,11 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sheets", nargs="*")
     parser.add_argument("--misses", action="store_true", help="list every miss and rewrite")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose kb runs")
+    parser.add_argument("--learn", action="store_true", help="also run the learning loop")
     args = parser.parse_args(argv)
     names = args.sheets or sorted(p.name for p in BLIND.iterdir()
                                   if p.is_dir() and p.name != HELD_OUT)
     for name in names:
-        measure(BLIND / name, args.code.resolve(), args.misses)
+        measure(BLIND / name, args.code.resolve(), args.misses, args.learn)
     return 0
 
 

@@ -173,7 +173,7 @@ class Session:
         if body is not None:
             data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
         elif form is not None:
-            data = urllib.parse.urlencode(form).encode()
+            data = urllib.parse.urlencode(form, doseq=True).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())

@@ -1003,3 +1003,22 @@ def test_review_form_approves_the_trainers_change(browser, server, app, width):
     assert "category: Returns and refunds" in written and "A new one is on its way." in written
     assert "title: Lid does not fit" in written  # untouched lines as the proposer wrote them
     context.close()
+
+
+def test_alt_t_goes_back_to_the_words_as_typed(page):
+    page.goto("/")
+    page.locator("#q").press_sequentially("refnud", delay=20)
+    dym = page.locator("#did-you-mean")
+    expect(dym).to_contain_text("Showing results for refund")
+    expect(page.locator("#as-typed")).to_contain_text("refnud")
+    page.locator("#q").press("Alt+t")
+    expect(dym).to_contain_text("Searched as typed")
+    expect(page.locator("#q")).to_have_value("refnud")
+    assert "as_typed=1" in page.url
+    # new words are a new search: corrected again
+    page.locator("#q").fill("")
+    page.locator("#q").press_sequentially("refnud again", delay=20)
+    expect(dym).to_contain_text("Searched as typed")  # still the same words, extended
+    page.locator("#q").fill("")
+    page.locator("#q").press_sequentially("smashd box", delay=20)
+    expect(dym).to_contain_text("Showing results for")
