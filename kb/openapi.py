@@ -70,10 +70,15 @@ def spec() -> dict[str, Any]:
                     {"name": "tag", "in": "query", "schema": {"type": "string"}},
                     {"name": "category", "in": "query", "schema": {"type": "string"}},
                     {"name": "typing", "in": "query", "schema": {"type": "string", "enum": ["1"]},
-                     "description": "treat the last word as a prefix"}],
+                     "description": "treat the last word as a prefix"},
+                    {"name": "as_typed", "in": "query", "schema": {"type": "string",
+                                                                  "enum": ["1"]},
+                     "description": "correct no word: search the words exactly as typed"}],
                 "responses": {"200": _json({"type": "object", "properties": {
                     "query": {"type": "string"}, "total": {"type": "integer"},
-                    "did_you_mean": {"type": "string", "nullable": True},
+                    "did_you_mean": {"type": "string", "nullable": True,
+                                     "description": "set only when words that are no word "
+                                     "were corrected: the words the results are for"},
                     "confident": {"type": "boolean", "description": "the first result is a "
                                   "sure match; if not, pages offer to propose an entry"},
                     "search_id": {"type": "integer", "nullable": True},

@@ -20,6 +20,8 @@ def test_search_limit_tag_and_did_you_mean(client):
     data = client.get("/api/search?q=different&tag=colour").get_json()
     assert [r["slug"] for r in data["results"]] == ["wrong-colour"]
     assert client.get("/api/search?q=refnud").get_json()["did_you_mean"] == "refund"
+    as_typed = client.get("/api/search?q=refnud&as_typed=1").get_json()
+    assert as_typed["did_you_mean"] is None and as_typed["query"] == "refnud"
 
 
 def test_search_bad_limit_is_a_json_error(client):
