@@ -61,6 +61,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
+def too_long(model, values: dict) -> str | None:
+    """The first value longer than its column holds, said for people ("display name:
+    500 characters, at most 120"); None when every value fits. SQLite would store
+    it and PostgreSQL refuse it: checked here, both behave alike."""
+    for name, value in values.items():
+        column = model.__table__.columns.get(name)
+        limit = getattr(column.type, "length", None) if column is not None else None
+        if limit and isinstance(value, str) and len(value) > limit:
+            return f"{name.replace('_', ' ')}: {len(value)} characters, at most {limit}"
+    return None
+
+
 class Base(DeclarativeBase):
     pass
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from kb.db import Database, Proposal, User, as_id, utcnow
+from kb.db import Database, Proposal, User, as_id, too_long, utcnow
 from kb.entry import EntryError, parse_entry, update_text, with_review_defaults
 from kb.errors import KbError
 from kb.sheet import Sheet
@@ -55,6 +55,10 @@ def create(db: Database, sheet: Sheet, author: User, slug: str, text: str, reaso
            base_version: str | None, is_new: bool) -> Proposal:
     if not reason.strip():
         raise ProposalError("Say why in a few words: the reason goes into the history.")
+    problem = too_long(Proposal, {"slug": slug, "base_version": base_version})
+    if problem:
+        raise ProposalError(f"That is not a version of this entry ({problem}); send the "
+                            "version your edit started from, as the entry gives it.")
     check_text(slug, text)
     _check_pending(db, author)
     current = sheet.store.version_of(entry_path(slug))

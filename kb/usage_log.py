@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.exc import DataError, IntegrityError
 
-from kb.db import Event, SearchIdBlock, SearchLog, utcnow
+from kb.db import Event, SearchIdBlock, SearchLog, too_long, utcnow
 
 if TYPE_CHECKING:
     from kb.db import Database
@@ -134,10 +135,15 @@ class UsageLog:
               search_id: int | None = None) -> None:
         """Queue an entry viewed or copied; with the search it came from, if any."""
         now = utcnow()
+        fields = dict(user_id=user_id, kind=kind, slug=slug, version=version,
+                      search_id=search_id, at=now)
+        problem = too_long(Event, fields)
+        if problem:  # would fail the whole batch on PostgreSQL: never queued
+            log.warning("usage event not logged (%s)", problem)
+            return
         with self._lock:
             self._check_fork()
-            self._events.append(dict(user_id=user_id, kind=kind, slug=slug, version=version,
-                                     search_id=search_id, at=now))
+            self._events.append(fields)
             if search_id:
                 self._links.append(_Link(search_id, user_id, slug, kind == "copy", now))
                 last = self._typing.get(user_id)
@@ -202,7 +208,12 @@ class UsageLog:
             if not (searches or events or links):
                 return 0
             try:
-                self._write(searches, events, links)
+                try:
+                    self._write(searches, events, links)
+                except (DataError, IntegrityError):
+                    # one row the database refuses must not hold back the rest: write
+                    # them one by one and drop (with a log line) only the refused ones
+                    self._write_each(searches, events, links)
             except Exception:
                 with self._lock:  # put them back, behind nothing newer
                     for search_id, fields in searches.items():
@@ -247,6 +258,21 @@ class UsageLog:
                     row.copied = True
             s.add_all(Event(**fields) for fields in events)
             s.commit()
+
+    def _write_each(self, searches: dict[int, dict], events: list[dict],
+                    links: list[_Link]) -> None:
+        """Each row in a transaction of its own; a row the database refuses (a value
+        it will not store) is dropped and logged. A lost connection still raises, so
+        the whole batch waits in the queue for the next round."""
+        rows = [({search_id: fields}, [], []) for search_id, fields in searches.items()]
+        rows += [({}, [fields], []) for fields in events]
+        rows += [({}, [], [link]) for link in links]
+        for one in rows:
+            try:
+                self._write(*one)
+            except (DataError, IntegrityError) as exc:
+                log.warning("usage log row dropped, the database refused it: %s",
+                            str(exc).splitlines()[0])
 
     def close(self) -> None:
         """Stop the writer thread and write what is left."""

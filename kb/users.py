@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kb import throttle
-from kb.db import ROLES, Database, Token, User, utcnow
+from kb.db import ROLES, Database, Token, User, too_long, utcnow
 from kb.errors import KbError
 from kb.passwords import PasswordError, check_new_password, new_password
 from kb.store import Person
@@ -48,6 +48,12 @@ def check_password_strength(password: str, username: str = "",
         raise UserError(str(exc)) from None
 
 
+def _check_lengths(values: dict) -> None:
+    problem = too_long(User, values)
+    if problem:
+        raise UserError(f"Too long: {problem}. Shorten it and save again.")
+
+
 def create_user(db: Database, username: str, password: str | None, role: str = "agent",
                 display_name: str = "", email: str = "", must_change: bool = False,
                 service: bool = False) -> User:
@@ -60,6 +66,7 @@ def create_user(db: Database, username: str, password: str | None, role: str = "
     if role not in ROLES:
         raise UserError(f"Role must be one of: {', '.join(ROLES)}.")
     email = clean_email(email)
+    _check_lengths({"display_name": display_name.strip(), "email": email.strip()})
     if not service:
         check_password_strength(password or "", username)
     with db.session() as s:
@@ -104,6 +111,7 @@ def update_user(db: Database, username: str, **changes) -> User:
             raise UserError(f"Role must be one of: {', '.join(ROLES)}.")
         if "email" in changes:
             changes["email"] = clean_email(changes["email"])
+        _check_lengths({k: v for k, v in changes.items() if k in ("display_name", "email")})
         was_admin = user.role == "admin" and user.active
         if "password" in changes:
             if user.is_service:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, replace
 
 from flask import Blueprint, abort, jsonify, render_template, request
@@ -83,6 +84,9 @@ def search():
     return jsonify(data)
 
 
+VERSION_RE = re.compile(r"^[0-9a-f]{40,64}$")
+
+
 @bp.post("/events")
 @role_required("agent")
 def event():
@@ -92,9 +96,11 @@ def event():
     if body.get("kind") != "copy" or not SLUG_RE.match(slug):
         abort(400, description="Send {kind: 'copy', slug, version, search_id}.")
     search_id = body.get("search_id")
-    usage.log_event(database(), current_user.id, "copy", slug,
-                    str(body.get("version") or "") or None,
-                    as_id(search_id))
+    version = str(body.get("version") or "") or None
+    if version is not None and not VERSION_RE.match(version):
+        abort(400, description="'version' is the entry's version id as the entry page "
+                               "gives it (40-64 hexadecimal characters), or leave it out.")
+    usage.log_event(database(), current_user.id, "copy", slug, version, as_id(search_id))
     return jsonify(ok=True), 201
 
 
