@@ -206,3 +206,17 @@ def test_stems_are_what_the_index_analyzer_makes():
     for text in ["The box came SMASHED, and it's wrapping-paper torn.", "U.S.A. no.123 3.5kg",
                  "café naïve — I'm 'quoted' *wild* a x 12", "stopped hopping wrapped", ""]:
         assert stems(text) == [t.text for t in _stem(text)]
+
+
+def test_an_empty_sheet_is_searched_without_rebuilding_the_index(tmp_path):
+    """With no entry at all, a search finds nothing and the index stays usable (it
+    used to be taken for damaged and rebuilt at every search)."""
+    store = ContentStore.create(tmp_path / "content", {"_sheet/greeting.md": "Hello,\n"},
+                                "Start", author=TARA)
+    ix = SearchIndex(tmp_path / "index", Sheet(store))
+    ix.open()
+    for query in ["refund", "box came smashed", "x"]:
+        results = ix.search(query)
+        assert results.hits == [] and not results.rebuilding
+        assert ix.error is None
+    ix.close()

@@ -74,7 +74,7 @@ def _eligible(searcher, filter_query) -> np.ndarray:
     size = searcher.doc_count_all()
     live = np.ones(size, dtype=bool)
     for sub, offset in searcher.leaf_searchers():
-        deleted = sub.reader().deleted_docs_set
+        deleted = getattr(sub.reader(), "deleted_docs_set", None)  # none in an empty index
         if deleted:
             live[offset + np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
     if filter_query is not None:
