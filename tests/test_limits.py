@@ -43,6 +43,10 @@ def test_an_oversized_entry_is_refused_on_every_write_path(app, client, trainer,
     whole = trainer.put("/api/entries/new-one", json={
         "base_version": None, "markdown": entry_text("New one", BIG), "reason": "paste"})
     assert whole.status_code in (400, 422) and "at most 64 KB" in whole.get_json()["message"]
+    # a new entry as fields (it is given an owner and review date before it is saved)
+    new = trainer.put("/api/entries/new-fields", json={
+        "base_version": None, "title": "New fields", "answer": BIG, "reason": "paste"})
+    assert new.status_code in (400, 422) and "at most 64 KB" in new.get_json()["message"]
     # a proposal, from the API and from the form
     proposal = client.post("/api/proposals", json={"title": "Huge", "answer": BIG,
                                                     "reason": "paste"})

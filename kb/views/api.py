@@ -246,8 +246,11 @@ def put_entry(slug: str):
     base = _current(slug)
     text = _entry_text(slug, body, base)
     if base is None:  # a new entry is owned and dated, so it falls due for review
-        entry = parse_entry(slug, text)
-        text = update_text(text, entry, with_review_defaults(entry, current_user.username))
+        try:
+            entry = parse_entry(slug, text)
+            text = update_text(text, entry, with_review_defaults(entry, current_user.username))
+        except EntryError as exc:  # too big, or not an entry: as for an existing one
+            abort(422, description=str(exc))
     path = entry_path(slug)
     try:
         commit = services().sheet.write(
