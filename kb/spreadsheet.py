@@ -184,6 +184,8 @@ def _table_rows(name: str, table: Iterable[list[str]]) -> tuple[list[str], Rows]
         )
     if headers is None:
         raise _missing_columns_error(name, [c.strip() for c in first_headers or []])
+    if len(rows) > MAX_ROWS:  # the table's own cap leaves room for title rows above
+        raise _too_many_rows(name)
     return headers, rows
 
 

@@ -142,6 +142,11 @@ def test_sheets_with_too_many_rows_are_refused(tmp_path):
     with open(path, "w", newline="") as handle:
         csv.writer(handle).writerows(rows[:MAX_ROWS + 1])
     assert len(read_rows(path)[1]) == MAX_ROWS
+    # one row over, just under the table's own cap (header search rows): still refused
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows[:MAX_ROWS + 2])
+    with pytest.raises(SpreadsheetError, match="more than 20,000 rows"):
+        read_rows(path)
 
 
 # -- reports a page at a time -------------------------------------------------------------
