@@ -19,6 +19,15 @@ from kb.db import Database, Event, Favourite, LearnedWording, SearchLog, utcnow
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
 _PHONE = re.compile(r"\+?\(?\d[\d\s().-]{5,}\d")  # 7+ digits with +, spaces, dots, dashes
 _NUMBER = re.compile(r"\d{5,}")  # order, account, card or parcel numbers
+# a card number written with slashes or underscores: 4111/1111/1111/1111
+_GROUPED = re.compile(r"\d+(?:[/_]+\d+){2,}")
+# an email read out: "john dot doe at gmail dot com"
+_SPOKEN_EMAIL = re.compile(
+    r"\b[\w+-]+(?:\s+dot\s+[\w+-]+)*\s+at\s+[\w-]+(?:\s+dot\s+[\w-]+)+\b", re.I)
+# a UK postcode: SW1A 1AA, m1 1ae
+_POSTCODE = re.compile(r"\b[a-z]{1,2}\d[a-z\d]?\s*\d[a-z]{2}\b", re.I)
+# an order or reference code: eight or more letters and digits, three digits at least
+_CODE = re.compile(r"\b(?=(?:[a-z]*\d){3})(?=[a-z\d]*[a-z][a-z\d]*[a-z])[a-z\d]{8,}\b", re.I)
 
 
 def _phone(match: re.Match) -> str:
@@ -28,9 +37,14 @@ def _phone(match: re.Match) -> str:
 
 
 def mask_private(query: str) -> tuple[str, list[str]]:
-    """The query with emails, phone numbers and long numbers masked, and what was removed."""
-    removed = _EMAIL.findall(query)
-    query = _EMAIL.sub("[email]", query)
+    """The query with emails (written or read out), phone numbers, long numbers,
+    postcodes and reference codes masked, and what was removed."""
+    removed = []
+    for pattern, mark in ((_EMAIL, "[email]"), (_SPOKEN_EMAIL, "[email]"),
+                          (_GROUPED, "[number]"), (_POSTCODE, "[postcode]"),
+                          (_CODE, "[code]")):
+        removed += [m.group(0) for m in pattern.finditer(query)]
+        query = pattern.sub(mark, query)
     masked = _PHONE.sub(_phone, query)
     removed += [m.group(0) for m in _PHONE.finditer(query) if _phone(m) != m.group(0)]
     removed += _NUMBER.findall(masked)
@@ -42,7 +56,8 @@ def _public_words(words: list[str], masked: str, removed: list[str]) -> list[str
     gone = " ".join(removed).lower()
     kept = masked.lower()
     return [w for w in words
-            if not re.search(r"\d{5,}", w) and not (w in gone and w not in kept)]
+            if not re.search(r"\d{5,}", w) and not (w in gone and w not in kept)
+            and not _CODE.fullmatch(w) and not _POSTCODE.fullmatch(w)]
 
 KEEP_WINDOW = dt.timedelta(minutes=1)  # a new search this soon after a copy: it was wrong
 

@@ -70,9 +70,28 @@ def test_customer_details_are_masked_before_the_search_is_logged(app, client):
     assert "refund" in rows[0].words
 
 
+def test_card_numbers_read_out_emails_postcodes_and_codes_are_masked(app, client):
+    for query in ["card 4111/1111/1111/1111 declined", "card 4111_1111_1111_1111 declined",
+                  "email john dot doe at gmail dot com", "moved to SW1A 1AA",
+                  "order A1B2C3D4E5F6 missing"]:
+        client.get("/api/search", query_string={"q": query})
+        client.get("/api/search?q=x")  # a new search each time
+    app.extensions["kb_db"].usage_log.flush()
+    with app.extensions["kb_db"].session() as s:
+        stored = " | ".join(f"{r.query} / {r.words}" for r in s.scalars(select(SearchLog)))
+    for secret in ("4111", "john", "doe", "gmail", "sw1a", "1aa", "SW1A", "a1b2c3d4e5f6",
+                   "A1B2C3D4E5F6"):
+        assert secret not in stored, stored
+    for kept in ("declined", "missing", "moved", "email"):
+        assert kept in stored
+
+
 def test_masking_keeps_ordinary_words_and_short_numbers():
     assert mask_private("box smashed 2 items, size 10")[0] == "box smashed 2 items, size 10"
     assert mask_private("(555) 123-4567 and 98765432")[0] == "[phone] and [number]"
+    for ordinary in ["economy 7 meter e7 wrong", "smets2 meter", "16-25 railcard",
+                     "sat at home all day", "refund 3/4 items", "bill up 20 at the shop"]:
+        assert mask_private(ordinary)[0] == ordinary, ordinary
 
 
 def test_old_searches_are_purged_at_start_and_once_a_day(app):
