@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kb import config as kb_config
-from kb.auth import login_manager
+from kb.auth import login_manager, token_first
 from kb.db import Database
 from kb.mail import Mailer
 from kb.notifications import DueKeeper, unread_count
@@ -56,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         due.check_if_due(settings["BASE_URL"])  # else the first page gives the links' address
     csrf.init_app(app)
     login_manager.init_app(app)
+    app.before_request(token_first)
     first_password = ensure_first_admin(db)
     if first_password:
         # Shown once: only its hash is stored, and it must be changed at first sign-in.

@@ -61,6 +61,19 @@ def _load_from_token(req) -> User | None:
     return None
 
 
+def token_first() -> None:
+    """A valid bearer token wins over a session cookie the same client also sends:
+    a cookie from another browser fails the session's protection, and flask-login
+    would then answer 401 without looking at the token. (Run before every other
+    hook that asks who is signed in.)"""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        user = user_for_token(database(), header[7:])
+        if user is not None:
+            g._login_user = user  # flask-login's user for this request
+            g.token_auth = True
+
+
 @login_manager.unauthorized_handler
 def _unauthorized():
     if request.path.startswith("/api/"):

@@ -371,3 +371,41 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_counted(tmp_path):
     finally:
         app.extensions["kb"].index.close()
         app.extensions["kb_db"].dispose()
+
+
+def test_a_valid_bearer_token_wins_over_a_session_cookie_from_another_browser(app):
+    """A client holding a session cookie signed in from another browser (session
+    protection refuses it) and a valid token is served as the token's owner."""
+    db = app.extensions["kb_db"]
+    token = create_token(db, "alice")
+    c = app.test_client()
+    assert login(c, "tara").status_code == 302
+    headers = {**_bearer(token), "User-Agent": "curl/8.0 (another program)"}
+    response = c.get("/api/proposals", headers=headers)
+    assert response.status_code == 200
+    response = c.post("/api/events", json={"kind": "copy", "slug": "refund-status"},
+                      headers=headers)
+    assert response.status_code == 201  # a token needs no CSRF token
+    # a wrong token with that cookie is still refused, never served as the cookie's owner
+    assert c.get("/api/proposals", headers={**_bearer("wrong"), "User-Agent": "curl/8.0"}
+                 ).status_code == 401
+
+
+def test_changing_the_password_revokes_api_tokens_unless_kept(app, client, anon):
+    db = app.extensions["kb_db"]
+    token = create_token(db, "alice")
+    page = client.get("/profile").get_data(as_text=True)
+    assert 'name="revoke_tokens" value="on" checked' in page  # offered, on by default
+    response = post_form(client, "/profile", {
+        "action": "password", "current": PASSWORD, "new": "a-new-secret-phrase-7",
+        "confirm": "a-new-secret-phrase-7", "revoke_tokens": "on"}, page_url="/profile")
+    assert response.status_code == 302
+    assert "API token was revoked" in client.get("/profile").get_data(as_text=True)
+    assert anon.get("/api/search?q=refund", headers=_bearer(token)).status_code == 401
+    # unticked, the tokens stay
+    kept = create_token(db, "alice")
+    post_form(client, "/profile", {
+        "action": "password", "current": "a-new-secret-phrase-7",
+        "new": "another-secret-phrase-8", "confirm": "another-secret-phrase-8"},
+        page_url="/profile")
+    assert anon.get("/api/search?q=refund", headers=_bearer(kept)).status_code == 200

@@ -28,6 +28,7 @@ from kb.users import (
     list_users,
     new_password,
     reset_password,
+    revoke_all_tokens,
     revoke_token,
     update_user,
 )
@@ -96,7 +97,12 @@ def profile():
                                    password=request.form.get("new", ""),
                                    must_change_password=False)
                 keep_session(user.session_generation)  # every other session is signed out
-                flash("Password changed. Any other place you were signed in is signed out.")
+                revoked = (revoke_all_tokens(database(), user.id)
+                           if request.form.get("revoke_tokens") == "on" else 0)
+                flash("Password changed. Any other place you were signed in is signed out."
+                      + (f" Your {revoked} API token{'s were' if revoked != 1 else ' was'} "
+                         "revoked: make a new one for each tool that needs it."
+                         if revoked else ""))
             elif action == "everywhere":
                 bump_sessions(database(), current_user.id)
                 logout_user()
