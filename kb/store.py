@@ -72,14 +72,22 @@ def short(version: str | None) -> str:
     return version[:7] if version else "nothing"
 
 
+def _ident_part(text: str) -> str:
+    text = "".join(" " if (ord(c) < 32 or ord(c) == 127) else c for c in text or "")
+    return " ".join(text.replace("<", "").replace(">", "").split())
+
+
 @dataclass(frozen=True)
 class Person:
     name: str
     email: str
 
     def ident(self) -> bytes:
-        name = self.name.replace("<", "").replace(">", "").strip() or "unknown"
-        email = self.email.replace("<", "").replace(">", "").strip()
+        """`Name <email>` as git writes it: no angle brackets, and no line breaks or
+        other control characters (a display name holding CR/LF would otherwise make a
+        commit that `git fsck` and a checking remote refuse)."""
+        name = _ident_part(self.name) or "unknown"
+        email = _ident_part(self.email).replace(" ", "")
         return f"{name} <{email}>".encode()
 
     @classmethod

@@ -48,6 +48,13 @@ def check_password_strength(password: str, username: str = "",
         raise UserError(str(exc)) from None
 
 
+def clean_name(name: str) -> str:
+    """A display name on one line: line breaks and other control characters become
+    spaces (the name goes into emails and into git as a commit's author)."""
+    return " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c
+                            for c in name or "").split())
+
+
 def _check_lengths(values: dict) -> None:
     problem = too_long(User, values)
     if problem:
@@ -66,7 +73,8 @@ def create_user(db: Database, username: str, password: str | None, role: str = "
     if role not in ROLES:
         raise UserError(f"Role must be one of: {', '.join(ROLES)}.")
     email = clean_email(email)
-    _check_lengths({"display_name": display_name.strip(), "email": email.strip()})
+    display_name = clean_name(display_name)
+    _check_lengths({"display_name": display_name, "email": email.strip()})
     if not service:
         check_password_strength(password or "", username)
     with db.session() as s:
@@ -111,6 +119,8 @@ def update_user(db: Database, username: str, **changes) -> User:
             raise UserError(f"Role must be one of: {', '.join(ROLES)}.")
         if "email" in changes:
             changes["email"] = clean_email(changes["email"])
+        if "display_name" in changes:
+            changes["display_name"] = clean_name(changes["display_name"]) or user.username
         _check_lengths({k: v for k, v in changes.items() if k in ("display_name", "email")})
         was_admin = user.role == "admin" and user.active
         if "password" in changes:

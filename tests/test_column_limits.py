@@ -76,3 +76,13 @@ def test_an_overlong_wording_to_accept_is_refused(trainer):
         "csrf_token": csrf_from(page), "slug": "refund-status", "wording": "w" * 500})
     assert response.status_code == 302
     assert trainer.get("/phrasings").status_code == 200
+
+
+def test_a_display_name_is_kept_on_one_line(app):
+    from kb.users import create_user, get_user, update_user
+
+    db = app.extensions["kb_db"]
+    create_user(db, "eve", "correct-horse-9", display_name="Eve\r\nBcc: x@evil.example")
+    assert get_user(db, "eve").display_name == "Eve Bcc: x@evil.example"
+    update_user(db, "eve", display_name="Eve\nAgain\x00")
+    assert get_user(db, "eve").display_name == "Eve Again"

@@ -177,3 +177,18 @@ def test_a_stale_object_lock_left_by_a_killed_save_never_blocks_a_save(store):
     assert store.read("locked.md").text.startswith("---\ntitle: Locked out")
     subprocess.run(["git", "-C", str(store.path), "fsck", "--strict"], check=True,
                    capture_output=True)
+
+
+def test_an_identity_with_line_breaks_makes_a_commit_git_accepts(tmp_path):
+    """A display name holding CR/LF (an agent's, written as the author on approval)
+    is written on one line: `git fsck --strict` passes and the author reads back."""
+    store = ContentStore.create(tmp_path / "content", {"a.md": entry_text("A")}, "Start",
+                                author=Person("Tara", "tara@example.com"))
+    evil = Person("Eve\r\nBcc: x@evil.example\x00", "eve@example.com\r\nX: y")
+    store.write({"a.md": entry_text("A", "Changed.")}, message="Edit", author=evil)
+    fsck = subprocess.run(["git", "--git-dir", str(tmp_path / "content"), "fsck", "--strict"],
+                          capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stderr
+    [last, *_] = store.history("a.md")
+    assert last.author.name == "Eve Bcc: x@evil.example"
+    assert "\n" not in last.author.email and "\r" not in last.author.email
