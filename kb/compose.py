@@ -43,8 +43,12 @@ def placeholders_in(*texts: str) -> list[str]:
 
 
 def one_line(text: str) -> str:
-    """Text for a one-line place (a subject): every run of white space is one space."""
-    return " ".join(text.split())
+    """Text for a one-line place (a mail header such as the subject): every run of
+    white space or control characters is one space, and an RFC 2047 encoded word a
+    user wrote ("=?utf-8?q?...?=") is defused, since Python's email package may decode
+    it while refolding and put its line breaks into the headers (CVE-2024-6923)."""
+    text = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text or "")
+    return " ".join(text.replace("=?", "= ?").split())
 
 
 def clean_values(values: dict[str, object] | None) -> dict[str, str]:

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import update
 
+from kb.compose import one_line
 from kb.db import Database, Notification
 from kb.errors import KbError
 
@@ -71,9 +72,9 @@ def default_sender() -> str:
 
 def build_message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to  # the policy refuses line breaks: no header can be smuggled in
-    message["Subject"] = subject
+    message["From"] = one_line(sender)
+    message["To"] = one_line(to)  # the policy refuses line breaks as well
+    message["Subject"] = one_line(subject)  # built from titles users wrote
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"  # out-of-office replies stay away

@@ -125,3 +125,24 @@ def test_a_fallback_fills_an_empty_placeholder_as_plain_text():
 def test_fallback_text_is_escaped_in_html():
     mail = compose(Entry("x", "T", "See {{ link | <b>here</b> }}.\n"), "", "", {})
     assert "<b>" not in str(mail.html)
+
+
+ENCODED_WORD = "Refund =?utf-8?q?x=0D=0ABcc:_evil@example.com?= late"
+
+
+def _header_names(raw: bytes) -> list[str]:
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode()
+    return [line.split(":", 1)[0] for line in head.split("\n") if line and line[0] not in " \t"]
+
+
+def test_an_encoded_word_in_a_title_never_becomes_a_header():
+    """An RFC 2047 encoded word holding CR/LF, in a title an agent proposed, must not
+    turn into a Bcc: line when Python refolds the header (CVE-2024-6923), whatever
+    the Python: neither in a notification email nor in a downloaded .eml."""
+    from kb.mail import build_message
+
+    raw = build_message("kb@example.com", "tara@example.com", ENCODED_WORD, "body").as_bytes()
+    assert "Bcc" not in _header_names(raw)
+    entry = Entry(slug="x", title=ENCODED_WORD, answer="Hello.")
+    eml = compose(entry, "Hi,", "Bye", {}).to_eml()
+    assert "Bcc" not in _header_names(eml)
