@@ -52,8 +52,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["kb_mail"] = mailer
     due = DueKeeper(db, app.extensions["kb"].index, app.extensions["kb"].sheet, mailer)
     app.extensions["kb_due"] = due
-    if mailer is None or settings["BASE_URL"]:
-        due.check_if_due(settings["BASE_URL"])  # else the first page gives the links' address
+    if mailer is not None and not settings["BASE_URL"]:
+        # never the address a request claims (its Host header): an email links only to
+        # the address the admin configured, or to nothing
+        log.warning("KB_BASE_URL is not set: notification emails carry no links. Set it "
+                    "to the address people open kb at, e.g. https://kb.example.com")
+    due.check_if_due(settings["BASE_URL"])
     csrf.init_app(app)
     login_manager.init_app(app)
     app.before_request(token_first)
@@ -130,7 +134,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.before_request
     def tell_owners_what_is_due():
         if not request.path.startswith(("/api/", "/static/")):  # the API stays lean
-            due.check_if_due(app.config["BASE_URL"] or request.host_url)
+            due.check_if_due(app.config["BASE_URL"])
 
     @app.context_processor
     def people():

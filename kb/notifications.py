@@ -100,16 +100,19 @@ def mark_all_read(db: Database, user_id: int) -> int:
 
 
 def email_text(user: User, rows: Iterable[Notification], base_url: str) -> str:
+    """The email's body. Links only to `base_url`, the address the admin configured
+    (KB_BASE_URL); without one, none: never the address a request happened to name."""
     base = base_url.rstrip("/")
     parts = [f"Hello {user.name},", ""]
     for row in rows:
         parts.append(row.title)
         if row.body:
             parts.append(row.body)
-        if row.link:
+        if row.link and base:
             parts.append(f"Open: {base}{row.link}")
         parts.append("")
-    parts += [f"All your notifications: {base}/notifications", "",
+    parts += [f"All your notifications: {base}/notifications" if base
+              else "All your notifications: open kb and choose Notifications.", "",
               f"kb sends this to {user.email}, the address on your profile."]
     return "\n".join(parts) + "\n"
 

@@ -355,3 +355,33 @@ def test_a_bad_smtp_url_is_refused_with_a_hint():
         ("ssl", 465, "a@b.com", "p:ss")
     assert str(server) == "mail.example.com:465"  # what logs show: no credentials
     assert parse_smtp_url("smtp+starttls://mail.example.com").port == 587
+
+
+def test_emails_link_only_to_the_configured_address(tmp_path, database_url, smtp_server):
+    """Without KB_BASE_URL a request's Host header never becomes the links' address:
+    the email says where to look instead."""
+    inbox, url = smtp_server
+    config = {"INSTANCE_DIR": str(tmp_path / "instance"), "TESTING": True,
+              "SEED_DIR": str(write_seed(tmp_path / "seed")), "SMTP_URL": url,
+              "MAIL_FROM": "kb@example.com"}
+    if database_url:
+        config["DATABASE_URL"] = database_url
+    app = create_app(config)
+    try:
+        for name, role in PEOPLE.items():
+            create_user(app.extensions["kb_db"], name, PASSWORD, role=role,
+                        display_name=name.title(), email=f"{name}@example.com")
+        # the first request of the day names another host, signed in or not
+        assert app.test_client().get("/login", headers={"Host": "evil.example"}
+                                     ).status_code == 200
+        agent, trainer = _clients(app)
+        pid = _propose(agent, "Parcel left at the wrong door")
+        assert _review(trainer, pid, "send_back", "Add proof").status_code == 302
+        app.extensions["kb_mail"].flush()
+        [message] = inbox.messages
+        body = message.get_content()
+        assert "evil.example" not in body and "http" not in body
+        assert "open kb and choose Notifications" in body
+    finally:
+        app.extensions["kb"].index.close()
+        app.extensions["kb_db"].dispose()

@@ -282,7 +282,7 @@ def _tell_proposer(pid: int, outcome: str) -> None:
         proposal = P.get(database(), pid)
         N.proposal_reviewed(database(), proposal, outcome, P.title_of(proposal), current_user,
                             current_app.extensions.get("kb_mail"),
-                            current_app.config["BASE_URL"] or request.host_url)
+                            current_app.config["BASE_URL"])
     except Exception as exc:  # noqa: BLE001
         log.warning("Could not notify the proposer of #%s: %s: %s", pid,
                     type(exc).__name__, exc)
