@@ -247,6 +247,11 @@ def take_screenshots(base: str, out: Path, proposal: int | None = None) -> list[
             written.append(out / "entry.png")
             page.screenshot(path=written[-1], full_page=True)
 
+            page.goto("/sheet/shorthand")
+            page.wait_for_selector("#part-shorthand")
+            written.append(out / "shorthand.png")
+            page.screenshot(path=written[-1], full_page=True)
+
             page.goto("/e/item-arrived-damaged/edit")
             page.wait_for_selector("#edit-form")
             written.append(out / "editor.png")

@@ -41,12 +41,12 @@ def _common_words() -> frozenset[str]:
     return frozenset(sorted(counts, key=counts.__getitem__, reverse=True)[:_COMMON_RANK])
 
 
-def _initials(words: list[str]) -> set[str]:
+def _initials(words: list[str], every_word: bool = True) -> set[str]:
     """Initials of a phrase: every word's first letter (a number whole), and the same
-    skipping the joining words."""
+    skipping the joining words (only that with `every_word` False)."""
     def first(w: str) -> str:
         return w if w.isdigit() else w[0]
-    out = {"".join(first(w) for w in words)}
+    out = {"".join(first(w) for w in words)} if every_word else set()
     content = [w for w in words if w.lower() not in _JOINING]
     if len(content) >= 2:
         out.add("".join(first(w) for w in content))
@@ -54,7 +54,7 @@ def _initials(words: list[str]) -> set[str]:
 
 
 def _capitalised(word: str) -> bool:
-    return (word[0].isupper() and word != "I") or word.isdigit()
+    return (word[0].isupper() and len(word) > 1) or word.isdigit()  # not "I", not "B"
 
 
 def _names(text: str) -> Iterable[list[str]]:
@@ -103,7 +103,9 @@ def entry_terms(title: str, phrasings: Iterable[str], tags: Iterable[str],
 
     def note(span: list[str], kind: str) -> None:
         phrase = " ".join(w.lower() for w in span)
-        for short in _initials(span):
+        # a name keeps its little words ("Pay As You Go": payg); a label or words in a
+        # title skip them ("orders and delivery": od, not oad)
+        for short in _initials(span, every_word=kind == "n"):
             found[f"{short}|{phrase}|{kind}"] = None
 
     for text in (title, *phrasings):
