@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kb import config as kb_config
@@ -95,6 +95,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             return jsonify(error=exc.name, message=exc.description), exc.code
         return render_template("error.html", error=exc), exc.code
 
+    broken_body = _broken_body_errors()
+    if broken_body:
+        @app.errorhandler(broken_body)
+        def body_error(exc: Exception):
+            """A body whose framing the server cannot read (a bad chunk): the client's
+            fault, said as such, never a 500."""
+            return http_error(BadRequest(
+                "The request's body was cut off or malformed, so nothing was read or saved. "
+                "Send it again."))
+
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
         message = "This form has expired or came from another site. Reload the page and try again."
@@ -174,3 +184,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return response
 
     return app
+
+
+def _broken_body_errors() -> type[Exception] | None:
+    """What gunicorn raises while a view reads a body with broken framing (waitress
+    reads the body before the app and answers 400 itself)."""
+    try:
+        from gunicorn.http.errors import ParseException
+    except ImportError:  # no gunicorn on Windows
+        return None
+    return ParseException

@@ -196,3 +196,25 @@ def test_a_write_is_told_from_its_first_bytes_without_taking_them():
             client.sendall(request)
             assert is_write(server) is write
             assert server.recv(100) == request  # the request is still there to be read
+
+
+@pytest.mark.skipif(not gunicorn_available(), reason="gunicorn does not run here")
+def test_a_body_with_broken_chunk_framing_is_a_400_not_a_500(instance):
+    env, _ = instance
+    proc, port = start(env)  # gunicorn: it hands a body on to the app unread
+    try:
+        for path, body in [("/propose", b"zz\r\nabc\r\n0\r\n\r\n"),
+                           ("/login", b"3\r\nabcXX0\r\n\r\n"),
+                           ("/api/proposals", b"5\r\nabc\r\n0\r\n\r\n")]:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                             "Transfer-Encoding: chunked\r\n"
+                             "Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+                             .encode() + body)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            status = int(answer.split(b" ", 2)[1])
+            assert 400 <= status < 500, (path, answer[:200])
+    finally:
+        stop(proc)
