@@ -10,7 +10,6 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import BadRequest, HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kb import config as kb_config
 from kb.auth import login_manager, token_first
@@ -18,6 +17,8 @@ from kb.db import Database
 from kb.mail import Mailer
 from kb.notifications import DueKeeper, unread_count
 from kb.paths import resource_dir
+from kb.proxies import TrustedProxies
+from kb.proxies import parse as parse_proxies
 from kb.render import to_html
 from kb.services import open_services
 from kb.usage import SearchLogKeeper
@@ -36,9 +37,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=settings["INSTANCE_DIR"],
     )
     app.config.update(settings)
-    if settings["TRUSTED_PROXIES"]:
-        hops = settings["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    proxies = parse_proxies(settings["TRUSTED_PROXIES"])
+    if proxies:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, proxies)
     app.extensions["kb"] = open_services(settings)
     app.extensions["kb"].index.warm()  # the first agent's search should not pay for it
     if app.extensions["kb"].remote is not None:

@@ -35,7 +35,7 @@ class Config:
     SEARCH_LOG_DAYS: int = 90  # searches older than this are deleted (the gaps window)
     # Behind a reverse proxy, how many proxies set X-Forwarded-For / -Proto: sign-in
     # throttling then counts the person's address, not the proxy's. 0 trusts none.
-    TRUSTED_PROXIES: int = 0
+    TRUSTED_PROXIES: str = ""  # addresses or networks of the proxies in front (kb.proxies)
     # Several nodes: the shared git remote (any URL dulwich speaks: a path, ssh://,
     # https:// with credentials), the push webhook's secret, how often to fetch.
     REMOTE: str = ""

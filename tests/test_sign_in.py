@@ -409,3 +409,46 @@ def test_changing_the_password_revokes_api_tokens_unless_kept(app, client, anon)
         "new": "another-secret-phrase-8", "confirm": "another-secret-phrase-8"},
         page_url="/profile")
     assert anon.get("/api/search?q=refund", headers=_bearer(kept)).status_code == 200
+
+
+def test_forwarded_headers_count_only_from_a_named_proxy(tmp_path):
+    """A client that reaches kb directly cannot pick the address sign-in throttling
+    counts by rotating X-Forwarded-For, nor the host by X-Forwarded-Host; a request
+    from the named proxy is counted by the address it forwards for."""
+    from kb.proxies import ProxySettingError, parse
+
+    app = create_app({"INSTANCE_DIR": str(tmp_path / "instance"), "SEED_DIR": str(_seed(tmp_path)),
+                      "TESTING": True, "TRUSTED_PROXIES": "10.9.0.5, 10.8.0.0/16"})
+    try:
+        create_user(app.extensions["kb_db"], "alice", PASSWORD)
+
+        def attempt(peer: str, forwarded: str, password: str, host: str = ""):
+            client = app.test_client()
+            env = {"REMOTE_ADDR": peer}
+            headers = {"X-Forwarded-For": forwarded}
+            if host:
+                headers["X-Forwarded-Host"] = host
+            page = client.get("/login", environ_base=env, headers=headers)
+            return client.post("/login", environ_base=env, headers=headers, data={
+                "username": "alice", "password": password,
+                "csrf_token": csrf_from(page.get_data(as_text=True))})
+
+        # straight to kb, a new forged address each time: all counted as its own
+        for n in range(7):
+            attempt(ATTACKER, f"198.51.100.{n}", "wrong password!")
+        assert attempt(ATTACKER, "198.51.100.99", PASSWORD).status_code == 401
+        # through the named proxies (one behind the other), the person's address counts
+        for _ in range(6):
+            attempt("10.9.0.5", f"{OFFICE}, 10.8.3.4", "wrong password!")
+        assert attempt("10.9.0.5", f"{OFFICE}, 10.8.3.4", PASSWORD).status_code == 401
+        assert attempt("10.9.0.5", f"{HOME}, 10.8.3.4", PASSWORD).status_code == 302
+        # the host a direct client claims is not believed
+        response = attempt(HOME, HOME, "wrong password!", host="evil.example")
+        assert "evil.example" not in response.headers.get("Location", "")
+    finally:
+        app.extensions["kb"].index.close()
+        app.extensions["kb_db"].dispose()
+    assert parse("") == [] and parse("0") == []
+    assert [str(n) for n in parse("2")] == ["127.0.0.0/8", "::1/128"]  # the older form
+    with pytest.raises(ProxySettingError, match="not an address or network"):
+        parse("proxy.example.com")
