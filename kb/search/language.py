@@ -14,7 +14,7 @@ DICTIONARY = ("symspellpy", "frequency_dictionary_en_82_765.txt")
 # An apostrophe left out ("didnt", "youre", "theyll") joins a very common word and an
 # ending; "very common" is read off the dictionary's counts: its top words.
 _CONTRACTION_ENDINGS = ("nt", "re", "ve", "ll")
-_COMMON_RANK = 300
+COMMON = 300  # the language's "very common" words: "no", "so", "all", "did"
 
 
 @functools.lru_cache(maxsize=1)
@@ -33,10 +33,15 @@ def english() -> dict[str, int]:
     return counts
 
 
-@functools.lru_cache(maxsize=1)
-def common() -> frozenset[str]:
+@functools.lru_cache(maxsize=4)
+def most_used(count: int) -> frozenset[str]:
+    """The language's `count` most used words."""
     counts = english()
-    return frozenset(sorted(counts, key=counts.__getitem__, reverse=True)[:_COMMON_RANK])
+    return frozenset(sorted(counts, key=counts.__getitem__, reverse=True)[:count])
+
+
+def common() -> frozenset[str]:
+    return most_used(COMMON)
 
 
 def is_word(word: str) -> bool:

@@ -6,12 +6,11 @@ stands for, at full weight."""
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kb.search.language import common, english
+from kb.search.language import common, most_used
 from kb.sheet import parse_shorthand
 
 # Words a phrase's initials may skip ("Pay As You Go" is payg, "Change of Supplier"
@@ -22,9 +21,9 @@ _SEGMENT = re.compile(r"[^,;:.!?()\[\]/\n\u2013\u2014]+")
 MIN_LEN, MAX_LEN = 2, 5
 MAX_SPAN = 5  # words in a tag or category read as a name
 MAX_MEANINGS = 3
-# Initials that spell one of the language's most used words ("bill", "card") are
-# never worked out: an agent typing them means the word.
-_COMMON_RANK = 5_000
+# Initials of a label or of recurring title words that spell one of this many of the
+# language's most used words ("bill", "card") are not shorthand: the agent means the word.
+COMMON_LABELS = 5_000
 
 
 @dataclass(frozen=True)
@@ -33,12 +32,6 @@ class Shorthand:
     phrase: str  # what it stands for, lower case
     added: bool = False  # written by a trainer in shorthand.txt
     dropped: bool = False  # worked out, but dropped (or replaced) by a trainer
-
-
-@functools.lru_cache(maxsize=1)
-def _common_words() -> frozenset[str]:
-    counts = english()
-    return frozenset(sorted(counts, key=counts.__getitem__, reverse=True)[:_COMMON_RANK])
 
 
 def _initials(words: list[str], every_word: bool = True) -> set[str]:
@@ -131,7 +124,7 @@ def _read_term(raw) -> tuple[str, str, str] | None:
 def _counted(short: str, kind: str, entries: int) -> int:
     """How strongly the sheet says `short` stands for a phrase (0: not at all). A
     name in capitals counts from one entry, a label or recurring words from two."""
-    if short in common() or (kind != "n" and short in _common_words()):
+    if short in common() or (kind != "n" and short in most_used(COMMON_LABELS)):
         return 0  # initials spelling "no", "so", "card": the agent means the word
     if kind == "s" and entries < 2:
         return 0

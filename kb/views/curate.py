@@ -462,6 +462,8 @@ def drop_shorthand():
                     expected={SHORTHAND: found.version if found else None})
     except ConflictError:
         flash("The shorthand list changed meanwhile; nothing was dropped. Try again.")
+    except StoreError as exc:
+        flash(f"Nothing was dropped: {exc}", "error")
     else:
         flash(f"Dropped “{short}”: search no longer reads it as shorthand.")
     return redirect(url_for("curate.sheet_part", name="shorthand"))
