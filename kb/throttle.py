@@ -13,6 +13,11 @@ address, and turn into growing delays rather than a hard lock:
   wait after its first failure instead of its fifth. Names that type their password
   right are never slowed, so one office address does not lock out the office.
 
+Checking and counting are one step: an attempt holds its (name, address) pair for a
+moment (a PostgreSQL advisory lock; SQLite's write lock), is counted as a failure
+before the password is weighed, and is forgiven when it turns out right, so guesses
+sent in parallel see each other and the schedule holds.
+
 A good sign-in clears its own (name, address) counter; `kb user unlock NAME` and an
 admin's password reset clear all of a name's counters.
 """
@@ -20,10 +25,11 @@ admin's password reset clear all of a name's counters.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, text
 from sqlalchemy.orm import Session
 
 from kb.db import Database, SignInFailures, utcnow
@@ -96,6 +102,27 @@ def _add(s: Session, username: str, address: str) -> SignInFailures:
     row = SignInFailures(username=username, address=address, failures=0)
     s.add(row)
     return row
+
+
+def hold(s: Session, username: str, address: str) -> None:
+    """Hold this (name, address) pair until the transaction ends: another attempt for
+    it, in any thread or process, waits, so its check sees this one's count."""
+    if s.get_bind().dialect.name == "postgresql":
+        digest = hashlib.blake2b(f"{username}\0{address}".encode(), digest_size=8).digest()
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                  {"key": int.from_bytes(digest, "big", signed=True)})
+    else:  # SQLite: a write first takes the database's write lock until commit
+        s.execute(delete(SignInFailures).where(SignInFailures.id == -1))
+
+
+def forgive(s: Session, username: str, address: str) -> None:
+    """The attempt counted before its password was weighed was right: clear the
+    pair, and take that attempt off the address's count."""
+    clear_pair(s, username, address)
+    row = s.scalar(select(SignInFailures).where(SignInFailures.username == "",
+                                                SignInFailures.address == address))
+    if row is not None and row.failures > 0:
+        row.failures -= 1
 
 
 def clear_pair(s: Session, username: str, address: str) -> None:

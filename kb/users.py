@@ -154,22 +154,25 @@ def authenticate(db: Database, username: str, password: str, address: str,
     address = (address or "")[:64]
     now = utcnow()
     with db.session() as s:
+        # checked and counted in one step, before the password is weighed: guesses sent
+        # in parallel each see the others' count (kb.throttle)
+        throttle.hold(s, username, address)
         try:
             throttle.check(s, username, address, now)
         except throttle.Throttled as exc:
             s.commit()
             raise UserError(str(exc)) from None
+        throttle.record_failure(s, username, address, now)
+        s.commit()
         user = s.scalar(select(User).where(User.username == username))
         # check a hash even for unknown names so timing does not reveal which exist
         usable = user is not None and not user.is_service
         ok = check_password_hash(user.password_hash if usable else _DUMMY_HASH, password or "")
         if not ok or not usable or not user.active:
-            throttle.record_failure(s, username, address, now)
-            s.commit()
             if usable and ok and not user.active:
                 raise UserError("This account is disabled. Ask an admin to enable it.")
             raise UserError("That user name and password do not match. Check both and try again.")
-        throttle.clear_pair(s, username, address)
+        throttle.forgive(s, username, address)
         s.commit()
         if user.must_change_password and one_time_expired(user, one_time_hours, now):
             raise UserError(f"This one-time password has expired (they last {one_time_hours} "

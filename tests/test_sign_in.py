@@ -461,3 +461,29 @@ def test_forwarded_headers_count_only_from_a_named_proxy(tmp_path):
     assert [str(n) for n in parse("2")] == ["127.0.0.0/8", "::1/128"]  # the older form
     with pytest.raises(ProxySettingError, match="not an address or network"):
         parse("proxy.example.com")
+
+
+def test_parallel_guesses_are_checked_and_counted_as_one_step(app):
+    """Sixteen wrong passwords sent at once for a fresh (name, address) get no more
+    evaluations than sixteen sent one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kb.users import authenticate
+
+    db = app.extensions["kb_db"]
+
+    def guess(address: str) -> str:
+        try:
+            authenticate(db, "alice", "not the password", address)
+        except UserError as exc:
+            return "throttled" if "Too many" in str(exc) else "evaluated"
+        return "signed in"
+
+    one_by_one = [guess("198.51.100.1") for _ in range(16)]
+    with ThreadPoolExecutor(16) as pool:
+        at_once = list(pool.map(guess, ["198.51.100.2"] * 16))
+    assert one_by_one.count("evaluated") == 5
+    assert at_once.count("evaluated") == one_by_one.count("evaluated"), at_once
+    assert at_once.count("throttled") == 11
+    # the right password from a third address still works at once, and is not counted
+    assert authenticate(db, "alice", PASSWORD, "198.51.100.3").username == "alice"
