@@ -1,7 +1,9 @@
-"""Saves before searches. Python runs one thread at a time per process, so a save
-sharing a busy server process with dozens of typing agents got a sliver of it and
-took seconds. While a save runs in a process, searches starting in that process
-wait for it (at most MAX_WAIT); searches in other processes go on."""
+"""Who goes first in a busy server process. Python runs one thread at a time per
+process, so a save sharing a process with dozens of typing agents got a sliver of it
+and took seconds: while a save runs in a process, searches starting in that process
+wait for it (at most MAX_WAIT); searches in other processes go on. And one person
+gets one search at a time per process (`share`): a script or a stuck key firing
+searches in parallel waits its turn instead of taking everyone's share."""
 
 from __future__ import annotations
 
@@ -48,4 +50,38 @@ class WritesFirst:
             self._done.wait_for(lambda: not self._writers or me in self._writers, timeout)
 
 
+SHARE_WAIT = 2.0  # seconds a person's next search waits for their last one, then refused
+
+
+class Busy(Exception):
+    """This person already has a search running here for longer than SHARE_WAIT."""
+
+
+class PerPerson:
+    """At most one search in flight per person in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[object, list] = {}  # person -> [semaphore, users of it]
+
+    @contextmanager
+    def slot(self, person: object, timeout: float | None = None) -> Iterator[None]:
+        with self._lock:
+            entry = self._slots.setdefault(person, [threading.Semaphore(1), 0])
+            entry[1] += 1
+        try:
+            if not entry[0].acquire(timeout=SHARE_WAIT if timeout is None else timeout):
+                raise Busy
+            try:
+                yield
+            finally:
+                entry[0].release()
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._slots[person]  # nobody waiting: nothing kept per person
+
+
 gate = WritesFirst()
+share = PerPerson()

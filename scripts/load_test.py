@@ -17,7 +17,9 @@ and prints requests, errors, search percentiles, saves, server CPU and memory.
     python scripts/load_test.py --agents 50 --seconds 40 --entries 10000
 
 `--sequential N` instead sends N searches one after another from one session
-and reports the server's CPU time per search request.
+and reports the server's CPU time per search request. `--greedy N` adds one more
+agent whose N threads send costly 12-word searches back to back (a script or a stuck
+key): the others' search figures show whether one person can take everyone's share.
 """
 
 from __future__ import annotations
@@ -277,6 +279,19 @@ def agent(port: int, n: int, stop: float, tally: Tally, session: Session) -> Non
         time.sleep(rng.uniform(1.0, 3.0))
 
 
+def greedy(port: int, n: int, stop: float, counts: dict, session: Session) -> None:
+    """One of the greedy agent's threads: long queries, no pause, its own connection."""
+    rng = random.Random(1000 + n)
+    while time.time() < stop:
+        query = " ".join(rng.choice(COMPLAINT_WORDS) for _ in range(12))
+        try:
+            status, _ = session.request("GET", "/api/search?" + urllib.parse.urlencode(
+                {"q": query, "limit": "50"}))
+        except Exception:  # noqa: BLE001 - counted, the run goes on
+            status = 0
+        counts[status] = counts.get(status, 0) + 1
+
+
 def trainer(port: int, slugs: list[str], stop: float, tally: Tally, session: Session) -> None:
     n = 0
     while time.time() < stop and n < len(slugs):
@@ -366,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra arguments for kb serve, e.g. '--workers 2'")
     parser.add_argument("--sequential", type=int, default=0, metavar="N",
                         help="instead: N searches one after another, CPU per search")
+    parser.add_argument("--greedy", type=int, default=0, metavar="N",
+                        help="one more agent sending costly searches from N threads at once")
     parser.add_argument("--out-dir", type=Path, default=None,
                         help="instance folder to use (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the instance folder")
@@ -387,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
                            env=env, check=True, stdout=subprocess.DEVNULL)
             print(f"imported {args.entries} entries with kb import in "
                   f"{time.time() - started:.0f} s", flush=True)
-        make_users(env, max(args.agents, 1))
+        make_users(env, max(args.agents, 1) + (1 if args.greedy else 0))
         port = free_port()
         server = start_server(env, port, args.serve_args.split(), base / "server.log")
         if args.sequential:
@@ -429,6 +446,14 @@ def run_load(args, env: dict, port: int, server: subprocess.Popen, base: Path) -
                for n, s in enumerate(people)]
     threads.append(threading.Thread(target=trainer, args=(port, slugs, stop, tally, boss),
                                     daemon=True))
+    greedy_counts: dict[int, int] = {}
+    greedy_sessions = []
+    for n in range(args.greedy):  # one person (the extra agent), several connections
+        session = Session(port)
+        session.login(f"agent{args.agents}")
+        greedy_sessions.append(session)
+        threads.append(threading.Thread(target=greedy, args=(port, n, stop, greedy_counts,
+                                                             session), daemon=True))
     for i, t in enumerate(threads):
         t.start()
         if i % 50 == 49:
@@ -447,7 +472,7 @@ def run_load(args, env: dict, port: int, server: subprocess.Popen, base: Path) -
         t.join(timeout=TIMEOUT + 5)
     wall = time.time() - wall0
     cpu = cpu_seconds(process_tree(server.pid)) - cpu0
-    for s in people + [boss]:
+    for s in people + [boss] + greedy_sessions:
         s.close()
 
     # every accepted save: in git, and findable
@@ -473,6 +498,8 @@ def run_load(args, env: dict, port: int, server: subprocess.Popen, base: Path) -
     print(f"search ms p50 {pct(s, 50):.0f} / p95 {pct(s, 95):.0f} / p99 {pct(s, 99):.0f} / "
           f"max {max(s, default=float('nan')):.0f}; over 1 s: {sum(x > 1000 for x in s)}, "
           f"over 2 s: {sum(x > 2000 for x in s)}")
+    if args.greedy:
+        print(f"greedy agent ({args.greedy} threads): answers by status {greedy_counts}")
     o = tally.other_ms
     print(f"open/copy ms p50 {pct(o, 50):.0f} / p95 {pct(o, 95):.0f} / "
           f"max {max(o, default=float('nan')):.0f}")

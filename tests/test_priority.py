@@ -83,3 +83,37 @@ def test_a_search_waits_for_a_save_in_the_same_process(index):
     writer.join(5)
     reader.join(5)
     assert finished and finished[0]  # and then answered in full
+
+
+def test_one_person_gets_one_search_at_a_time_and_others_are_served(app, client, trainer):
+    """While a person's search runs (held here), their next one waits and is then
+    refused with 429; another person's search is served meanwhile."""
+    import threading
+
+    from kb import priority
+    from kb.users import get_user
+
+    alice = get_user(app.extensions["kb_db"], "alice").id
+    held, release = threading.Event(), threading.Event()
+
+    def hold_alices_slot():
+        with priority.share.slot(alice):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_alices_slot)
+    holder.start()
+    held.wait(10)
+    old_wait = priority.SHARE_WAIT
+    priority.SHARE_WAIT = 0.2
+    try:
+        busy = client.get("/api/search?q=refund")
+        assert busy.status_code == 429 and "one search at a time" in busy.get_json()["message"]
+        assert client.get("/?q=refund").status_code == 429
+        assert trainer.get("/api/search?q=refund").status_code == 200  # someone else
+    finally:
+        priority.SHARE_WAIT = old_wait
+        release.set()
+        holder.join()
+    assert client.get("/api/search?q=refund").status_code == 200  # her turn again
+    assert priority.share._slots == {}  # nothing kept per person once idle
