@@ -18,6 +18,14 @@ moment (a PostgreSQL advisory lock; SQLite's write lock), is counted as a failur
 before the password is weighed, and is forgiven when it turns out right, so guesses
 sent in parallel see each other and the schedule holds.
 
+Addresses are easy to change, so OWASP's device cookies come on top. A browser that
+signed in correctly before holds a signed cookie naming that person (kb.devices); its
+attempts for that name skip the address counts and have an allowance of their own
+(DEVICE_FREE failures an hour, then that cookie counts for nothing until the hour is
+out), so the owner on a known device never waits for what strangers did. Every other
+attempt for a name shares one budget per account, UNKNOWN_PER_HOUR failures an hour,
+whatever the number of addresses they come from.
+
 A good sign-in clears its own (name, address) counter; `kb user unlock NAME` and an
 admin's password reset clear all of a name's counters.
 """
@@ -40,6 +48,10 @@ FIRST_DELAY = dt.timedelta(seconds=15)
 MAX_DELAY = dt.timedelta(minutes=15)
 PAIR_MEMORY = dt.timedelta(hours=24)  # a name's failures are forgotten a day after the last
 ADDRESS_MEMORY = dt.timedelta(hours=1)  # an address's, an hour after the last
+DEVICE_FREE = 10  # failures a known device may make in an hour before it counts for nothing
+UNKNOWN_PER_HOUR = 100  # failures an hour per account from browsers it never signed in on
+WINDOW = dt.timedelta(hours=1)
+_UNKNOWN = "*unknown devices*"  # the account-wide counter's address
 
 
 class Throttled(ValueError):
@@ -104,25 +116,81 @@ def _add(s: Session, username: str, address: str) -> SignInFailures:
     return row
 
 
-def hold(s: Session, username: str, address: str) -> None:
-    """Hold this (name, address) pair until the transaction ends: another attempt for
-    it, in any thread or process, waits, so its check sees this one's count."""
+def _window(s: Session, username: str, key: str, now: dt.datetime) -> SignInFailures:
+    """An hourly counter (its blocked_until is when the hour ends)."""
+    row = s.scalar(select(SignInFailures).where(SignInFailures.username == username,
+                                                SignInFailures.address == key))
+    if row is None:
+        row = _add(s, username, key)
+    if row.blocked_until is None or row.blocked_until <= now:
+        row.failures, row.blocked_until = 0, now + WINDOW
+    return row
+
+
+def device_trusted(s: Session, username: str, device: str | None,
+                   now: dt.datetime | None = None) -> bool:
+    """Whether this known device still has its allowance for this name."""
+    if not device:
+        return False
+    row = s.scalar(select(SignInFailures).where(SignInFailures.username == username,
+                                                SignInFailures.address == "device:" + device))
+    now = now or utcnow()
+    return row is None or row.failures < DEVICE_FREE or (
+        row.blocked_until is not None and row.blocked_until <= now)
+
+
+def check_unknown(s: Session, username: str, now: dt.datetime | None = None) -> None:
+    """Raise Throttled when the account's budget for unknown browsers is spent."""
+    now = now or utcnow()
+    row = s.scalar(select(SignInFailures).where(SignInFailures.username == username,
+                                                SignInFailures.address == _UNKNOWN))
+    if row is not None and row.failures >= UNKNOWN_PER_HOUR and row.blocked_until and \
+            row.blocked_until > now:
+        minutes = max(1, math.ceil((row.blocked_until - now).total_seconds() / 60))
+        raise Throttled(
+            f"Too many failed sign-ins for this name from browsers it never signed in on. "
+            f"Try again in {minutes} minute{'s' if minutes > 1 else ''} or from a browser you "
+            "signed in on before, or ask an admin to unlock it.")
+
+
+def count_attempt(s: Session, username: str, address: str, device: str | None,
+                  now: dt.datetime | None = None) -> None:
+    """Count one attempt as failed (before its password is weighed; see forgive): on the
+    known device's own allowance, or on the address counts and the account's budget
+    for unknown browsers."""
+    now = now or utcnow()
+    if device:
+        _window(s, username, "device:" + device, now).failures += 1
+        return
+    record_failure(s, username, address, now)
+    _window(s, username, _UNKNOWN, now).failures += 1
+
+
+def hold(s: Session, username: str) -> None:
+    """Hold this name's counts until the transaction ends: another attempt for it, from
+    any address, thread or process, waits, so its check sees this one's count."""
     if s.get_bind().dialect.name == "postgresql":
-        digest = hashlib.blake2b(f"{username}\0{address}".encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(f"kb-sign-in\0{username}".encode(), digest_size=8).digest()
         s.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                   {"key": int.from_bytes(digest, "big", signed=True)})
     else:  # SQLite: a write first takes the database's write lock until commit
         s.execute(delete(SignInFailures).where(SignInFailures.id == -1))
 
 
-def forgive(s: Session, username: str, address: str) -> None:
+def forgive(s: Session, username: str, address: str, device: str | None = None) -> None:
     """The attempt counted before its password was weighed was right: clear the
-    pair, and take that attempt off the address's count."""
+    pair and the device's count, and take that attempt off the address's and the
+    account's counts."""
     clear_pair(s, username, address)
-    row = s.scalar(select(SignInFailures).where(SignInFailures.username == "",
-                                                SignInFailures.address == address))
-    if row is not None and row.failures > 0:
-        row.failures -= 1
+    if device:
+        s.execute(delete(SignInFailures).where(SignInFailures.username == username,
+                                               SignInFailures.address == "device:" + device))
+        return
+    for name, key in (("", address), (username, _UNKNOWN)):
+        row = s.scalar(select(SignInFailures).where(SignInFailures.username == name,
+                                                    SignInFailures.address == key))
+        if row is not None and row.failures > 0:
+            row.failures -= 1
 
 
 def clear_pair(s: Session, username: str, address: str) -> None:
@@ -164,7 +232,15 @@ def current_blocks(db: Database, now: dt.datetime | None = None) -> list[Block]:
         rows = s.scalars(select(SignInFailures).order_by(SignInFailures.username,
                                                          SignInFailures.address))
         for row in rows:
-            if row.username and _blocked(row, now):
+            if row.address == _UNKNOWN or row.address.startswith("device:"):
+                if row.failures >= (UNKNOWN_PER_HOUR if row.address == _UNKNOWN
+                                    else DEVICE_FREE) and _blocked(row, now):
+                    where = ("browsers it never signed in on" if row.address == _UNKNOWN
+                             else "one browser it signed in on before")
+                    out.append(Block(row.username, "", row.failures, row.blocked_until,
+                                     f"{row.failures} failed sign-ins for this name from "
+                                     f"{where} within the hour"))
+            elif row.username and _blocked(row, now):
                 out.append(Block(row.username, row.address, row.failures, row.blocked_until,
                                  f"{row.failures} failed sign-ins for this name from "
                                  f"{row.address or 'an unknown address'}"))

@@ -148,21 +148,26 @@ def update_user(db: Database, username: str, **changes) -> User:
 
 
 def authenticate(db: Database, username: str, password: str, address: str,
-                 one_time_hours: int = ONE_TIME_HOURS) -> User:
-    """The user for these credentials, or UserError (also when throttled: see kb.throttle)."""
+                 one_time_hours: int = ONE_TIME_HOURS, device: str | None = None) -> User:
+    """The user for these credentials, or UserError (also when throttled: see kb.throttle).
+    `device`: the id of this browser's device cookie, when it was issued to this name."""
     username = (username or "").strip().lower()[:80]
     address = (address or "")[:64]
     now = utcnow()
     with db.session() as s:
         # checked and counted in one step, before the password is weighed: guesses sent
         # in parallel each see the others' count (kb.throttle)
-        throttle.hold(s, username, address)
+        throttle.hold(s, username)
+        if not throttle.device_trusted(s, username, device, now):
+            device = None  # a known device past its allowance is one more stranger
         try:
-            throttle.check(s, username, address, now)
+            if device is None:  # a browser that signed in before skips these
+                throttle.check(s, username, address, now)
+                throttle.check_unknown(s, username, now)
         except throttle.Throttled as exc:
             s.commit()
             raise UserError(str(exc)) from None
-        throttle.record_failure(s, username, address, now)
+        throttle.count_attempt(s, username, address, device, now)
         s.commit()
         user = s.scalar(select(User).where(User.username == username))
         # check a hash even for unknown names so timing does not reveal which exist
@@ -172,7 +177,7 @@ def authenticate(db: Database, username: str, password: str, address: str,
             if usable and ok and not user.active:
                 raise UserError("This account is disabled. Ask an admin to enable it.")
             raise UserError("That user name and password do not match. Check both and try again.")
-        throttle.forgive(s, username, address)
+        throttle.forgive(s, username, address, device)
         s.commit()
         if user.must_change_password and one_time_expired(user, one_time_hours, now):
             raise UserError(f"This one-time password has expired (they last {one_time_hours} "

@@ -487,3 +487,59 @@ def test_parallel_guesses_are_checked_and_counted_as_one_step(app):
     assert at_once.count("throttled") == 11
     # the right password from a third address still works at once, and is not counted
     assert authenticate(db, "alice", PASSWORD, "198.51.100.3").username == "alice"
+
+
+def test_guesses_from_many_addresses_share_one_budget_and_the_owner_never_waits(
+        app, monkeypatch):
+    """OWASP's device cookies: guesses for one account from browsers it never signed in
+    on share one hourly budget whatever their addresses; the owner's own browser (it
+    signed in before) still signs in at once, and a shared office address full of
+    failures does not keep the admin out."""
+    from kb import throttle
+
+    monkeypatch.setattr(throttle, "UNKNOWN_PER_HOUR", 12)
+    owner = app.test_client()
+    assert login(owner, "alice").status_code == 302  # her browser, known from now on
+    assert owner.get_cookie("kb_device") is not None
+
+    def attempt(client, address: str, password: str):
+        env = {"REMOTE_ADDR": address}
+        page = client.get("/login", environ_base=env)
+        return client.post("/login", environ_base=env, data={
+            "username": "alice", "password": password,
+            "csrf_token": csrf_from(page.get_data(as_text=True))})
+
+    answers = [attempt(app.test_client(), f"198.51.100.{n}", "wrong password!")
+               for n in range(20)]  # a new address, and a new browser, every time
+    pages = [a.get_data(as_text=True) for a in answers]
+    evaluated = sum("do not match" in p for p in pages)
+    assert evaluated == 12, evaluated
+    assert sum("never signed in on" in p for p in pages) == 8
+    # the right password from yet another new browser waits too ...
+    assert attempt(app.test_client(), "198.51.100.99", PASSWORD).status_code == 401
+    # ... but not from hers, whatever the address (a shared office's included)
+    for _ in range(12):
+        attempt(app.test_client(), OFFICE, "wrong password!")
+    assert attempt(owner, OFFICE, PASSWORD).status_code == 302
+    # a cookie made for someone else, or forged, counts for nothing
+    forged = app.test_client()
+    forged.set_cookie("kb_device", owner.get_cookie("kb_device").value + "x")
+    assert attempt(forged, HOME, PASSWORD).status_code == 401
+    # the admin sees the account-wide pause and can lift it
+    blocks = throttle.current_blocks(app.extensions["kb_db"])
+    assert any("never signed in on" in b.reason for b in blocks)
+    throttle.unlock(app.extensions["kb_db"], "alice")
+    assert attempt(app.test_client(), HOME, PASSWORD).status_code == 302
+
+
+def test_a_known_browser_that_keeps_failing_becomes_a_stranger(app, monkeypatch):
+    from kb import throttle
+
+    monkeypatch.setattr(throttle, "DEVICE_FREE", 3)
+    own = app.test_client()
+    assert login(own, "alice").status_code == 302
+    results = [login(own, "alice", "wrong password!").get_data(as_text=True)
+               for _ in range(9)]
+    # three on its own allowance, then the address rules: five free, then a delay
+    assert sum("do not match" in r for r in results) == 3 + throttle.PAIR_FREE
+    assert "Too many failed sign-ins" in results[-1]

@@ -14,6 +14,7 @@ from flask import (
 )
 from flask_login import current_user, logout_user
 
+from kb import devices
 from kb.auth import database, keep_session, public, role_required, safe_next, sign_in
 from kb.db import ROLES, as_id
 from kb.throttle import current_blocks, unlock, unlock_address
@@ -38,7 +39,8 @@ bp = Blueprint("auth", __name__)
 
 def _authenticate(username: str, password: str):
     return authenticate(database(), username, password, request.remote_addr or "",
-                        current_app.config["ONE_TIME_PASSWORD_HOURS"])
+                        current_app.config["ONE_TIME_PASSWORD_HOURS"],
+                        device=devices.device_for(request, username))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -55,8 +57,11 @@ def login():
             sign_in(user)
             if user.must_change_password:
                 flash("Choose your own password now: the one you used was temporary.")
-                return redirect(url_for("auth.profile"))
-            return redirect(safe_next(request.args.get("next")))
+                target = url_for("auth.profile")
+            else:
+                target = safe_next(request.args.get("next"))
+            # this browser signed in correctly: its next sign-ins have their own allowance
+            return devices.issue(redirect(target), request, user.username)
     return render_template("login.html", error=error), (401 if error else 200)
 
 
