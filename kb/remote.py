@@ -246,6 +246,7 @@ def open_clone(data_dir: str, seed_dir: str, remote: Remote) -> ContentStore:
                         "cannot be reached", redact(remote.url))
         return store
     path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)  # the customers' words: as private as a single machine's content
     Repo.init_bare(str(path))
     Repo(str(path)).refs.set_symbolic_ref(b"HEAD", BRANCH)
     store = ContentStore(path)

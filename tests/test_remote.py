@@ -118,6 +118,10 @@ def test_the_first_node_seeds_the_remote_and_the_second_clones_it(nodes, remote)
     assert a.extensions["kb"].store.head() == head == b.extensions["kb"].store.head()
     assert "refund-status" in found(signed_in(b, "alice"), "refund")
     git("--git-dir", str(remote), "fsck", "--strict")
+    # each node's clone is as private as a single machine's content
+    for node in (a, b):
+        mode = Path(node.extensions["kb"].store.path).stat().st_mode & 0o777
+        assert mode == 0o700, oct(mode)
 
 
 def test_a_save_on_one_node_is_findable_on_the_other(nodes, remote):
