@@ -139,9 +139,10 @@ class Remote:
         self.sync_locked(store, after_commit)
         raise Superseded("The shared repository moved on; saving again on its new head.")
 
-    def _clear_stale_lock(self, branch: bytes, max_age: float = 10.0) -> None:
+    def _clear_stale_lock(self, branch: bytes, max_age: float = 3.0) -> None:
         """A pusher killed mid-update leaves the ref's .lock behind on a path remote;
-        git would ask for it to be removed by hand. One older than any update is stale."""
+        git would ask for it to be removed by hand. One older than any update (a ref update
+        takes milliseconds; 3 s is far beyond it) is stale."""
         lock = Path(self.path) / (branch.decode() + ".lock")
         try:
             if time.time() - lock.stat().st_mtime > max_age:

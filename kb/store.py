@@ -29,6 +29,7 @@ from kb.errors import KbError
 
 log = logging.getLogger("kb")
 BRANCH = b"refs/heads/main"
+REPLAY_SECONDS = 5.0  # how long a save keeps replaying on a busy or just-crashed remote
 ENTRY_SUFFIX = ".md"
 SHEET_DIR = "_sheet"
 _DIR_MODE = 0o040000
@@ -345,7 +346,12 @@ class ContentStore:
                                           after_commit)
             self.shared.sync_locked(self, after_commit)
             base = self._files(self.head())
-            for _attempt in range(20):
+            # Replays are quick; a ref lock left by a node killed mid-push is cleared once
+            # it is older than any push (kb.remote), so keep trying a few seconds for that.
+            deadline = time.monotonic() + REPLAY_SECONDS
+            attempt = 0
+            while attempt < 20 or time.monotonic() < deadline:
+                attempt += 1
                 try:
                     return self._write_locked(changes, message, author, committer, expected,
                                               after_commit)
