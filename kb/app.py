@@ -9,11 +9,11 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable
 
 from kb import config as kb_config
 from kb.auth import login_manager, token_first
-from kb.db import Database
+from kb.db import DOWN, Database
 from kb.mail import Mailer
 from kb.notifications import DueKeeper, unread_count
 from kb.paths import resource_dir
@@ -23,6 +23,7 @@ from kb.render import to_html
 from kb.services import open_services
 from kb.usage import SearchLogKeeper
 from kb.users import ensure_first_admin
+from kb.views.common import unless_down
 
 csrf = CSRFProtect()
 log = logging.getLogger("kb")
@@ -140,7 +141,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def keep_search_log_short():
-        search_log.purge_if_due()
+        unless_down(None, search_log.purge_if_due)
+
+    @app.errorhandler(DOWN[0])
+    @app.errorhandler(DOWN[1])
+    def database_down(exc: Exception):
+        """What needs the database (signing in, proposals, reviews, reports) waits for
+        it; searching, reading and copying go on (see kb.users.user_by_id)."""
+        log.warning("database unreachable: %s", str(exc).splitlines()[0])
+        message = ("The database cannot be reached just now, so this was not saved or "
+                   "shown. Searching, reading and copying answers still work. Try again "
+                   "in a minute; nothing you typed is lost.")
+        if request.path.startswith("/api/"):
+            return jsonify(error="Service Unavailable", message=message), 503
+        if request.method == "POST" and request.endpoint not in ("auth.login",):
+            kept = [(k, v) for k, v in request.form.items(multi=True)
+                    if k not in ("csrf_token", "password", "current_password", "new_password")]
+            return render_template("resend.html", kept=kept, message=message,
+                                   action=request.full_path.rstrip("?")), 503
+        return render_template("error.html", error=ServiceUnavailable(message)), 503
 
     @app.before_request
     def tell_owners_what_is_due():
@@ -155,9 +174,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         count = unread = 0
         if current_user.is_authenticated and current_user.can("trainer"):
-            count = pending_count(db)
-        if current_user.is_authenticated:
-            unread = unread_count(db, current_user.id)  # pages only: JSON never renders this
+            count = unless_down(0, pending_count, db)
+        if current_user.is_authenticated:  # pages only: JSON never renders this
+            unread = unless_down(0, unread_count, db, current_user.id)
         remote = app.extensions["kb"].remote
         remote_down = None
         if remote is not None and remote.error and current_user.is_authenticated \

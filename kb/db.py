@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
@@ -55,6 +56,10 @@ def as_id(value: object) -> int | None:
     else:
         return None
     return number if 0 < number <= MAX_ID else None
+
+
+# What a database that went away (stopped, restarting, unreachable) raises.
+DOWN = (sqlalchemy_exc.OperationalError, sqlalchemy_exc.InterfaceError)
 
 
 def utcnow() -> dt.datetime:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 
-from kb.db import Event, SearchIdBlock, SearchLog, too_long, utcnow
+from kb.db import DOWN, Event, SearchIdBlock, SearchLog, too_long, utcnow
 
 if TYPE_CHECKING:
     from kb.db import Database
@@ -37,6 +37,7 @@ MERGE_WINDOW = dt.timedelta(seconds=20)  # keystrokes of one query land in one r
 REPEAT_WINDOW = dt.timedelta(minutes=30)  # back on the search page, same words: same search
 FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 500  # write at once when this many are waiting
+MAX_WAITING = 100_000  # rows of each kind kept while the database is unreachable
 ID_BASE = 1 << 40  # above any id an older database gave out; below 2**53 for JavaScript
 ID_BLOCK = 4096
 
@@ -123,7 +124,11 @@ class UsageLog:
                     and (query.startswith(last.query) or last.query.startswith(query))):
                 search_id = last.id
             else:
-                search_id = self._new_id()
+                try:
+                    search_id = self._new_id()
+                except DOWN:  # no block of ids to be had: this search goes unlogged
+                    log.warning("search not logged: the database is unreachable")
+                    return None
             self._typing[user_id] = _Typing(search_id, query, now)
             self._searches[search_id] = dict(user_id=user_id, query=query, words=key,
                                              result_count=result_count, at=now)
@@ -151,6 +156,18 @@ class UsageLog:
                     last.opened = True  # the next words are a new search
             waiting = len(self._searches) + len(self._events)
         self._started(waiting)
+
+    def _bound(self) -> None:
+        """While the database stays away, keep at most MAX_WAITING rows of each kind
+        in memory (hold `_lock`): the oldest go first, with a log line."""
+        over = len(self._events) - MAX_WAITING
+        if over > 0:
+            del self._events[:over]
+            log.warning("usage log: %d oldest views and copies dropped, the database "
+                        "has been unreachable too long", over)
+        del self._links[:max(0, len(self._links) - MAX_WAITING)]
+        while len(self._searches) > MAX_WAITING:
+            self._searches.pop(next(iter(self._searches)))
 
     def _new_id(self) -> int:
         """The next search id from this process's block (hold `_lock`)."""
@@ -180,6 +197,9 @@ class UsageLog:
             self._wake.clear()
             try:
                 self.flush()
+            except DOWN as exc:  # kept in the queue; written when the database is back
+                log.warning("usage log waiting for the database (%d rows): %s",
+                            self.pending(), str(exc).splitlines()[0])
             except Exception:  # kept in the queue; the next round tries again
                 log.exception("Could not write the usage log; will retry")
 
@@ -220,6 +240,7 @@ class UsageLog:
                         self._searches.setdefault(search_id, fields)
                     self._events[:0] = events
                     self._links[:0] = links
+                    self._bound()
                 raise
             return len(searches) + len(events)
 

@@ -6,12 +6,13 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+import time
 
 from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kb import throttle
-from kb.db import ROLES, Database, Token, User, too_long, utcnow
+from kb.db import DOWN, ROLES, Database, Token, User, too_long, utcnow
 from kb.errors import KbError
 from kb.passwords import PasswordError, check_new_password, new_password
 from kb.store import Person
@@ -98,9 +99,27 @@ def get_user(db: Database, username: str) -> User:
     return user
 
 
+# Who each request is for, as last read: while the database is down, signed-in people
+# keep searching, reading and copying as the person they were a moment ago.
+_LAST_SEEN: dict[tuple[int, int], tuple[float, User | None]] = {}
+LAST_SEEN_SECONDS = 15 * 60
+_LAST_SEEN_MAX = 10_000
+
+
 def user_by_id(db: Database, user_id: int) -> User | None:
-    with db.session() as s:
-        return s.get(User, user_id)
+    key = (id(db), user_id)
+    try:
+        with db.session() as s:
+            user = s.get(User, user_id)
+    except DOWN:
+        seen = _LAST_SEEN.get(key)
+        if seen is None or time.monotonic() - seen[0] > LAST_SEEN_SECONDS:
+            raise
+        return seen[1]
+    if len(_LAST_SEEN) >= _LAST_SEEN_MAX:
+        _LAST_SEEN.pop(next(iter(_LAST_SEEN)))
+    _LAST_SEEN[key] = (time.monotonic(), user)
+    return user
 
 
 def list_users(db: Database) -> list[User]:

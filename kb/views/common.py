@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import abort, make_response, render_template, request
 from werkzeug.routing import IntegerConverter
 
 from kb.auth import database
 from kb.checks import check_entry, rules_for
-from kb.db import MAX_ID
+from kb.db import DOWN, MAX_ID
 from kb.entry import EntryError
 from kb.preview import Preview, preview_fields
 from kb.services import services
 from kb.store import StoreError
 from kb.users import list_users
+
+log = logging.getLogger("kb")
 
 
 class IdConverter(IntegerConverter):
@@ -23,6 +27,18 @@ class IdConverter(IntegerConverter):
         kwargs.setdefault("min", 1)
         kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
+
+
+def unless_down(default, read, *args, **kwargs):
+    """A read of the database that a page can do without (recent entries, counts,
+    suggestions): while the database is down the page shows `default` instead, so
+    signed-in people keep searching, reading and copying."""
+    try:
+        return read(*args, **kwargs)
+    except DOWN as exc:
+        log.warning("database unreachable, %s left out: %s", getattr(read, "__name__", read),
+                    str(exc).splitlines()[0])
+        return default
 
 
 def load_entry(slug: str):

@@ -21,8 +21,10 @@ def healthz():
 
 def readiness() -> tuple[bool, dict]:
     """Ready when the index is at the head this node last saw on the remote (or at
-    the clone's head without one) and the database answers. A node that cannot reach
-    the remote stays ready: it serves searches from what it has and refuses saves."""
+    the clone's head without one) and the database answers; degraded (still serving)
+    when only the database is away. A node that cannot reach the remote stays ready:
+    it serves searches from what it has and refuses saves. Returns whether the node
+    serves, and the report."""
     svc = services()
     svc.index.ensure_fresh()  # another process of this node may have moved the clone
     index_at = svc.index.commit
@@ -34,14 +36,18 @@ def readiness() -> tuple[bool, dict]:
         if svc.remote.error is None:
             ready = ready and svc.remote.head in (None, index_at)
     report["ready"] = bool(ready)
-    return bool(ready), report
+    # Without the database a node still serves searches, entries and copies to people
+    # signed in: degraded, not down, or a database outage would empty every node at once.
+    serving = ready or (not report["database"] and index_at == head)
+    report["status"] = "ready" if ready else "degraded" if serving else "not ready"
+    return bool(serving), report
 
 
 @bp.get("/readyz")
 @public
 def readyz():
-    ready, report = readiness()
-    return jsonify(report), 200 if ready else 503
+    serving, report = readiness()
+    return jsonify(report), 200 if serving else 503
 
 
 @bp.post("/api/hooks/push")

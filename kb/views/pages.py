@@ -23,7 +23,7 @@ from kb.entry import EntryError, entry_overdue
 from kb.history import side_by_side
 from kb.render import to_html
 from kb.services import services
-from kb.views.common import load_entry
+from kb.views.common import load_entry, unless_down
 
 bp = Blueprint("pages", __name__)
 
@@ -74,7 +74,7 @@ def search():
         search_id = usage.log_search(database(), current_user.id, query, results.words,
                                      results.total)
     db = database()
-    if results is None and _offer_start(db):
+    if results is None and unless_down(False, _offer_start, db):
         return redirect(url_for("setup.start"))
     browse, counts = None, None
     if results is None:  # the empty page: the whole sheet, or its categories when large
@@ -89,8 +89,8 @@ def search():
         facets=svc.index.facets(), browse=browse, category_counts=counts,
         problems=svc.index.problem_list(), search_id=search_id,
         meaning_error=svc.index.meaning.error if current_user.can("admin") else None,
-        recent=_titles(usage.recent(db, current_user.id)),
-        favourites=_titles(usage.favourites(db, current_user.id)),
+        recent=_titles(unless_down([], usage.recent, db, current_user.id)),
+        favourites=_titles(unless_down([], usage.favourites, db, current_user.id)),
     )
 
 
@@ -143,14 +143,14 @@ def entry(slug: str):
     sid = as_id(request.args.get("sid"))
     if request.method == "GET":  # filling in the form is not another view
         usage.log_event(db, current_user.id, "view", slug, found.version, sid)
-    learned = (phrasings.suggestions(db, svc.sheet, slug=slug)
+    learned = (unless_down([], phrasings.suggestions, db, svc.sheet, slug=slug)
                if current_user.can("trainer") else [])
     return render_template(
         "entry.html", entry=found, answer_html=to_html(found.answer), email=email,
         opening=opening, points=points, fields=_form_fields(found, svc, values), overdue=overdue,
         query=request.args.get("q", ""), search_id=sid or "",
-        changed=_changed_since_copied(found),
-        favourite=slug in usage.favourites(db, current_user.id),
+        changed=unless_down(None, _changed_since_copied, found),
+        favourite=slug in unless_down([], usage.favourites, db, current_user.id),
         learned=learned,
     )
 
