@@ -12,6 +12,7 @@ import click
 
 from kb import config as kb_config
 from kb.errors import KbError
+from kb.serving import DEFAULT_MAX_CONNECTIONS
 from kb.store import Person, StoreError
 
 
@@ -128,7 +129,8 @@ def _init(svc, db, settings: dict, empty: bool, fresh: bool) -> None:
               help="Server processes (default: one per core; 1 runs waitress).")
 @click.option("--threads", envvar="KB_THREADS", default=8, show_default=True, type=int,
               help="Threads per process.")
-@click.option("--max-connections", envvar="KB_MAX_CONNECTIONS", default=1000,
+@click.option("--max-connections", envvar="KB_MAX_CONNECTIONS",
+              default=DEFAULT_MAX_CONNECTIONS,
               show_default=True, type=int, help="Open connections each process accepts.")
 @click.option("--debug", is_flag=True, help="Flask's reloading development server instead.")
 @click.option("--remote", envvar="KB_REMOTE", default=None,

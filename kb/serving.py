@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from flask import Flask
 
 DEFAULT_THREADS = 8
-DEFAULT_MAX_CONNECTIONS = 1000
+# Slow and idle connections cost a socket each, never a thread (kb/worker.py), so a
+# process can keep thousands open while others' requests go on.
+DEFAULT_MAX_CONNECTIONS = 4000
 KEEPALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this
 
 
@@ -137,8 +139,26 @@ def gunicorn_application(make_app: Callable[[], Flask], opts: ServeOptions):
     return KbApplication()
 
 
+def allow_open_files(opts: ServeOptions) -> None:
+    """Raise this process's open-file limit towards what the connections need (many
+    systems start at 1,024); never above the hard limit the system sets."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = opts.max_connections + 256  # the content, index and database files too
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def run(make_app: Callable[[], Flask], opts: ServeOptions) -> None:
     """Serve until stopped (Ctrl+C or SIGTERM); the usage log is written on the way out."""
+    allow_open_files(opts)
     if opts.server == "gunicorn":
         gunicorn_application(make_app, opts).run()
         return

@@ -218,3 +218,53 @@ def test_a_body_with_broken_chunk_framing_is_a_400_not_a_500(instance):
             assert 400 <= status < 500, (path, answer[:200])
     finally:
         stop(proc)
+
+
+@pytest.mark.skipif(not gunicorn_available(), reason="gunicorn does not run here")
+def test_a_thousand_slow_or_idle_connections_hold_no_worker(instance):
+    """500 connections sending their headers a byte a second and 500 sending nothing
+    hold no thread: everyone else's requests are answered meanwhile (a thread that
+    waited on such clients stalled every request for minutes; the bound here is only
+    there so that a regression fails instead of hanging)."""
+    import resource
+    import selectors as sel
+
+    env, token = instance
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4096)), hard))
+    proc, port = start(env)  # gunicorn: 2 processes x 8 threads, 1,000 connections each
+    slow, idle = [], []
+    try:
+        head = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ".encode()
+        for n in range(1000):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.setblocking(False)
+            (slow if n % 2 else idle).append(sock)
+        answered = []
+        deadline = time.monotonic() + 8
+        sent = 0
+        while time.monotonic() < deadline:
+            for sock in slow:  # one more byte of the headers each, never the end
+                try:
+                    sock.send(head[sent % len(head):sent % len(head) + 1])
+                except (BlockingIOError, OSError):
+                    pass
+            sent += 1
+            started = time.monotonic()
+            status, _ = call(port, token, "GET", "/api/search?q=refund")
+            answered.append((status, time.monotonic() - started))
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as r:
+                assert r.status == 200
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+        assert answered and all(status == 200 for status, _ in answered), answered
+        # the slow ones are still open, costing a socket each: nothing was refused
+        selector = sel.DefaultSelector()
+        for sock in slow[:50]:
+            selector.register(sock, sel.EVENT_READ)
+        closed = [k for k, _ in selector.select(timeout=0)]
+        assert not closed
+        selector.close()
+    finally:
+        for sock in slow + idle:
+            sock.close()
+        stop(proc)
