@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from kb.entry import Entry
 from kb.render import to_html
+from kb.text import single_line
 
 # group 1: the name; group 2: the optional fallback after "|" (no braces, one line)
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*([^{}|\n]*?)\s*)?\}\}")
@@ -47,8 +48,7 @@ def one_line(text: str) -> str:
     white space or control characters is one space, and an RFC 2047 encoded word a
     user wrote ("=?utf-8?q?...?=") is defused, since Python's email package may decode
     it while refolding and put its line breaks into the headers (CVE-2024-6923)."""
-    text = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text or "")
-    return " ".join(text.replace("=?", "= ?").split())
+    return single_line((text or "").replace("=?", "= ?"))
 
 
 def clean_values(values: dict[str, object] | None) -> dict[str, str]:

@@ -26,6 +26,7 @@ from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
 from kb.errors import KbError
+from kb.text import single_line
 
 log = logging.getLogger("kb")
 BRANCH = b"refs/heads/main"
@@ -74,8 +75,7 @@ def short(version: str | None) -> str:
 
 
 def _ident_part(text: str) -> str:
-    text = "".join(" " if (ord(c) < 32 or ord(c) == 127) else c for c in text or "")
-    return " ".join(text.replace("<", "").replace(">", "").split())
+    return single_line((text or "").replace("<", "").replace(">", ""))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from kb.db import DOWN, ROLES, Database, Token, User, too_long, utcnow
 from kb.errors import KbError
 from kb.passwords import PasswordError, check_new_password, new_password
 from kb.store import Person
+from kb.text import single_line
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 # One plain address (notifications are emailed to it): no name part, spaces or lists.
@@ -50,10 +51,9 @@ def check_password_strength(password: str, username: str = "",
 
 
 def clean_name(name: str) -> str:
-    """A display name on one line: line breaks and other control characters become
-    spaces (the name goes into emails and into git as a commit's author)."""
-    return " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c
-                            for c in name or "").split())
+    """A display name on one line (it goes into emails, and into git as a commit's
+    author)."""
+    return single_line(name)
 
 
 def _check_lengths(values: dict) -> None:
