@@ -480,7 +480,7 @@ class SearchIndex(Listing):
         words of `keep` stay as typed."""
         synonyms = self._synonym_list()
         return spelling.correct(words, typing, searcher.reader(), self._shared,
-                                synonyms.words | set(synonyms.added) | set(keep),
+                                synonyms.words, frozenset(keep),
                                 lambda reader, word: bool(
                                     shorthand_meanings(reader, synonyms, word)))
 

@@ -28,7 +28,9 @@ class _Synonyms:
     version: str | None  # the file's blob id (None: no file)
     groups: list  # each group's phrases, stemmed
     by_stem: dict  # stem -> numbers of the groups using it
-    words: frozenset  # every word of the list as written: never "corrected" as a typo
+    # every word of the list as written and every shorthand trainers added: never
+    # "corrected" as a typo
+    words: frozenset
     # shorthand.txt: what trainers added (short -> phrases) and dropped
     added: dict = field(default_factory=dict)
     dropped: frozenset = frozenset()
@@ -50,7 +52,8 @@ def read_synonyms(listed: list[list[str]], commit: str | None, version,
     words = frozenset(w for group in listed for phrase in group
                       for w in re.findall(r"[^\W_]+", phrase))
     added, dropped, _ = parse_shorthand(shorthand_text)
-    return _Synonyms(commit, version, groups, by_stem, words, added, frozenset(dropped))
+    return _Synonyms(commit, version, groups, by_stem, words | frozenset(added), added,
+                     frozenset(dropped))
 
 
 def shorthand_meanings(reader, synonyms: _Synonyms, word: str) -> list[str]:

@@ -19,16 +19,18 @@ from kb.search.scoring import _Shared
 
 
 def correct(words: list[str], typing: bool, reader, shared: _Shared,
-            known: frozenset[str] | set[str], is_shorthand: Callable[[object, str], bool],
+            known: frozenset[str], keep: frozenset[str],
+            is_shorthand: Callable[[object, str], bool],
             ) -> tuple[list[str], dict[str, str], str | None]:
     """The words to search for, the corrections made ({typed: searched}), and the
     last word when it is still being typed (searched as a prefix). `known`: the
-    words of the synonym list and the trainers' shorthand, never corrected;
+    words of the synonym list and the trainers' shorthand (kept per file version);
+    `keep`: this query's words to leave as typed; neither is ever corrected.
     `is_shorthand(reader, word)`: whether the sheet's initials give it a meaning."""
     corrected, corrections, prefix_word = [], {}, None
     for i, word in enumerate(words):
         last = typing and i == len(words) - 1
-        if word in known:  # differs from query to query: not kept with the index version
+        if word in known or word in keep:  # not kept with the index version: per query
             kind, best = "kept", word
         else:
             kind, best = shared.remember(("word", word, last), _fate, reader, shared, word,
