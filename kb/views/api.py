@@ -8,8 +8,8 @@ from dataclasses import asdict, replace
 from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import current_user
 
-from kb import priority, usage
 from kb import proposals as P
+from kb import usage
 from kb.auth import database, role_required
 from kb.compose import compose, phone_script
 from kb.db import as_id
@@ -31,7 +31,7 @@ from kb.render import to_html
 from kb.services import services
 from kb.store import ConflictError, RemoteUnavailable, StoreError, entry_path
 from kb.users import person_of
-from kb.views.common import entry_findings, form_preview, index_state, load_entry
+from kb.views.common import entry_findings, form_preview, index_state, load_entry, search_as
 
 bp = Blueprint("api", __name__)
 
@@ -72,17 +72,12 @@ def session_alive():
 def search():
     limit = _int_arg("limit", 10, 1, 50)
     query = request.args.get("q", "")
-    try:
-        with priority.share.slot(current_user.id):  # one search at a time per person
-            results = services().index.search(
-                query, limit=limit, tag=request.args.get("tag") or None,
-                category=request.args.get("category") or None,
-                typing=request.args.get("typing") == "1",
-                as_typed=request.args.get("as_typed") == "1",
-            )
-    except priority.Busy:
-        return jsonify(error="Too Many Requests", message=(
-            "Your earlier searches are still running; send one search at a time.")), 429
+    results = search_as(
+        current_user.id, query, limit=limit, tag=request.args.get("tag") or None,
+        category=request.args.get("category") or None,
+        typing=request.args.get("typing") == "1",
+        as_typed=request.args.get("as_typed") == "1",
+    )
     data = results.to_dict()
     data["search_id"] = usage.log_search(database(), current_user.id, query, results.words,
                                          results.total, as_id(request.args.get("after")))

@@ -7,6 +7,7 @@ import logging
 from flask import abort, make_response, render_template, request
 from werkzeug.routing import IntegerConverter
 
+from kb import priority
 from kb.auth import database
 from kb.checks import check_entry, rules_for
 from kb.db import DOWN, MAX_ID
@@ -39,6 +40,17 @@ def unless_down(default, read, *args, **kwargs):
         log.warning("database unreachable, %s left out: %s", getattr(read, "__name__", read),
                     str(exc).splitlines()[0])
         return default
+
+
+def search_as(person_id, text: str, **options):
+    """The search index's answer, one search at a time per person (kb.priority); a
+    person whose earlier search still holds their turn after a while gets 429."""
+    try:
+        with priority.share.slot(person_id):
+            return services().index.search(text, **options)
+    except priority.Busy:
+        abort(429, description="Your earlier searches are still running; send one search "
+                               "at a time.")
 
 
 def load_entry(slug: str):

@@ -15,7 +15,7 @@ from flask import (
 )
 from flask_login import current_user
 
-from kb import phrasings, priority, starter, usage
+from kb import phrasings, starter, usage
 from kb.auth import database, role_required
 from kb.compose import PLACEHOLDER_NAME, compose, fallbacks_in, phone_script, placeholders_in
 from kb.db import as_id
@@ -23,7 +23,7 @@ from kb.entry import EntryError, entry_overdue
 from kb.history import side_by_side
 from kb.render import to_html
 from kb.services import services
-from kb.views.common import load_entry, unless_down
+from kb.views.common import load_entry, search_as, unless_down
 
 bp = Blueprint("pages", __name__)
 
@@ -64,13 +64,8 @@ def search():
     results, search_id = None, None
     as_typed = request.args.get("as_typed") == "1"
     if query.strip() or tag or category:
-        try:
-            with priority.share.slot(current_user.id):  # one search at a time per person
-                results = svc.index.search(query, limit=20, tag=tag, category=category,
-                                           as_typed=as_typed)
-        except priority.Busy:
-            abort(429, description="Your earlier searches are still running; wait a moment "
-                                   "and search again.")
+        results = search_as(current_user.id, query, limit=20, tag=tag, category=category,
+                            as_typed=as_typed)
         search_id = usage.log_search(database(), current_user.id, query, results.words,
                                      results.total)
     db = database()
