@@ -13,7 +13,7 @@ address, and turn into growing delays rather than a hard lock:
   wait after its first failure instead of its fifth. Names that type their password
   right are never slowed, so one office address does not lock out the office.
 
-Checking and counting are one step: an attempt holds its (name, address) pair for a
+Checking and counting are one step: an attempt holds its name's counts for a
 moment (a PostgreSQL advisory lock; SQLite's write lock), is counted as a failure
 before the password is weighed, and is forgiven when it turns out right, so guesses
 sent in parallel see each other and the schedule holds.
@@ -65,10 +65,16 @@ def delay_after(failures: int) -> dt.timedelta:
     return min(MAX_DELAY, FIRST_DELAY * 2 ** min(failures - PAIR_FREE, 20))
 
 
+def _find(s: Session, username: str, address: str) -> SignInFailures | None:
+    """The counter of this name ("" for an address as a whole) at this address (or at
+    a device's or the unknown browsers' key)."""
+    return s.scalar(select(SignInFailures).where(SignInFailures.username == username,
+                                                SignInFailures.address == address))
+
+
 def _row(s: Session, username: str, address: str, memory: dt.timedelta,
          now: dt.datetime) -> SignInFailures | None:
-    row = s.scalar(select(SignInFailures).where(SignInFailures.username == username,
-                                                SignInFailures.address == address))
+    row = _find(s, username, address)
     if row is not None and now - row.last_failure > memory and not _blocked(row, now):
         row.failures = 0  # long quiet: start counting again
     return row
@@ -118,8 +124,7 @@ def _add(s: Session, username: str, address: str) -> SignInFailures:
 
 def _window(s: Session, username: str, key: str, now: dt.datetime) -> SignInFailures:
     """An hourly counter (its blocked_until is when the hour ends)."""
-    row = s.scalar(select(SignInFailures).where(SignInFailures.username == username,
-                                                SignInFailures.address == key))
+    row = _find(s, username, key)
     if row is None:
         row = _add(s, username, key)
     if row.blocked_until is None or row.blocked_until <= now:
@@ -132,8 +137,7 @@ def device_trusted(s: Session, username: str, device: str | None,
     """Whether this known device still has its allowance for this name."""
     if not device:
         return False
-    row = s.scalar(select(SignInFailures).where(SignInFailures.username == username,
-                                                SignInFailures.address == "device:" + device))
+    row = _find(s, username, "device:" + device)
     now = now or utcnow()
     return row is None or row.failures < DEVICE_FREE or (
         row.blocked_until is not None and row.blocked_until <= now)
@@ -142,8 +146,7 @@ def device_trusted(s: Session, username: str, device: str | None,
 def check_unknown(s: Session, username: str, now: dt.datetime | None = None) -> None:
     """Raise Throttled when the account's budget for unknown browsers is spent."""
     now = now or utcnow()
-    row = s.scalar(select(SignInFailures).where(SignInFailures.username == username,
-                                                SignInFailures.address == _UNKNOWN))
+    row = _find(s, username, _UNKNOWN)
     if row is not None and row.failures >= UNKNOWN_PER_HOUR and row.blocked_until and \
             row.blocked_until > now:
         minutes = max(1, math.ceil((row.blocked_until - now).total_seconds() / 60))
@@ -187,8 +190,7 @@ def forgive(s: Session, username: str, address: str, device: str | None = None) 
                                                SignInFailures.address == "device:" + device))
         return
     for name, key in (("", address), (username, _UNKNOWN)):
-        row = s.scalar(select(SignInFailures).where(SignInFailures.username == name,
-                                                    SignInFailures.address == key))
+        row = _find(s, name, key)
         if row is not None and row.failures > 0:
             row.failures -= 1
 
