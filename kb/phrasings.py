@@ -262,6 +262,18 @@ def _decide(db: Database, slug: str, wording: str, decision: str, user_id: int |
         s.commit()
 
 
+def _live_entry(sheet: Sheet, slug: str) -> Entry:
+    """The entry a wording would be added to; PhrasingError when it is gone, retired
+    or cannot be read."""
+    try:
+        entry = sheet.entry(slug)
+    except EntryError as exc:
+        raise PhrasingError(f"The entry file {slug}.md cannot be read: {exc}") from None
+    if entry is None or entry.status == "retired":
+        raise PhrasingError(f"There is no entry called '{slug}' any more.")
+    return entry
+
+
 def accept(db: Database, sheet: Sheet, slug: str, wording: str, *, committer: Person,
            user_id: int | None = None) -> str | None:
     """Add the wording to the entry's customer phrasings: one commit, author = the
@@ -272,12 +284,7 @@ def accept(db: Database, sheet: Sheet, slug: str, wording: str, *, committer: Pe
     suggestion = find(db, slug, wording)
     if suggestion is None:
         raise PhrasingError(f"No search for “{wording}” led to this entry; nothing to add.")
-    try:
-        entry = sheet.entry(slug)
-    except EntryError as exc:
-        raise PhrasingError(f"The entry file {slug}.md cannot be read: {exc}") from None
-    if entry is None or entry.status == "retired":
-        raise PhrasingError(f"There is no entry called '{slug}' any more.")
+    entry = _live_entry(sheet, slug)
     commit = None
     if wording not in _known_wordings(entry):
         n = suggestion.times
@@ -311,13 +318,9 @@ def accept_many(db: Database, sheet: Sheet, picks: list[tuple[str, str]], *,
     changes, expected, added, gone = {}, {}, [], set()
     for slug, wordings in wanted.items():
         try:
-            entry = sheet.entry(slug)
-        except EntryError as exc:
-            entry, why = None, f"the entry file cannot be read ({exc})"
-        else:
-            why = "there is no such entry any more"
-        if entry is None or entry.status == "retired":
-            skipped.append(f"{slug}: {why}")
+            entry = _live_entry(sheet, slug)
+        except PhrasingError as exc:
+            skipped.append(str(exc).rstrip("."))
             gone.add(slug)
             continue
         new = [w for w in wordings if w not in _known_wordings(entry)]
