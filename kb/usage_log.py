@@ -228,21 +228,25 @@ class UsageLog:
             if not (searches or events or links):
                 return 0
             try:
-                try:
-                    self._write(searches, events, links)
-                except (DataError, IntegrityError):
-                    # one row the database refuses must not hold back the rest: write
-                    # them one by one and drop (with a log line) only the refused ones
-                    self._write_each(searches, events, links)
+                self._write(searches, events, links)
+            except (DataError, IntegrityError):
+                # one row the database refuses must not hold back the rest: write
+                # them one by one and drop (with a log line) only the refused ones
+                self._write_each(searches, events, links)
             except Exception:
-                with self._lock:  # put them back, behind nothing newer
-                    for search_id, fields in searches.items():
-                        self._searches.setdefault(search_id, fields)
-                    self._events[:0] = events
-                    self._links[:0] = links
-                    self._bound()
+                self._put_back(searches, events, links)
                 raise
             return len(searches) + len(events)
+
+    def _put_back(self, searches: dict[int, dict], events: list[dict],
+                  links: list[_Link]) -> None:
+        """Rows not written go back to the queue, behind nothing newer."""
+        with self._lock:
+            for search_id, fields in searches.items():
+                self._searches.setdefault(search_id, fields)
+            self._events[:0] = events
+            self._links[:0] = links
+            self._bound()
 
     def _write(self, searches: dict[int, dict], events: list[dict],
                links: list[_Link]) -> None:
@@ -283,17 +287,24 @@ class UsageLog:
     def _write_each(self, searches: dict[int, dict], events: list[dict],
                     links: list[_Link]) -> None:
         """Each row in a transaction of its own; a row the database refuses (a value
-        it will not store) is dropped and logged. A lost connection still raises, so
-        the whole batch waits in the queue for the next round."""
+        it will not store) is dropped and logged. When the connection is lost midway,
+        the rows not yet written go back to the queue (never the written ones twice)
+        and the error is raised."""
         rows = [({search_id: fields}, [], []) for search_id, fields in searches.items()]
         rows += [({}, [fields], []) for fields in events]
         rows += [({}, [], [link]) for link in links]
-        for one in rows:
+        for n, one in enumerate(rows):
             try:
                 self._write(*one)
             except (DataError, IntegrityError) as exc:
                 log.warning("usage log row dropped, the database refused it: %s",
                             str(exc).splitlines()[0])
+            except Exception:
+                rest = rows[n:]
+                self._put_back({k: v for s, _, _ in rest for k, v in s.items()},
+                               [e for _, es, _ in rest for e in es],
+                               [link for _, _, ls in rest for link in ls])
+                raise
 
     def close(self) -> None:
         """Stop the writer thread and write what is left."""
