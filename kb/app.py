@@ -113,14 +113,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if request.path.startswith("/api/"):
             return jsonify(error="Bad Request", message=message), 400
         exc.description = message
-        if request.method == "POST" and request.form and request.endpoint not in (
-                "auth.login", "auth.logout"):
-            # Nothing saved, nothing lost: the page holds what was sent, ready to send again.
-            kept = [(k, v) for k, v in request.form.items(multi=True)
-                    if k not in ("csrf_token", "password", "current_password", "new_password")]
-            return render_template("resend.html", kept=kept, message=message,
-                                   action=request.full_path.rstrip("?")), 400
-        return render_template("error.html", error=exc), 400
+        return _form_kept(message, 400) or (render_template("error.html", error=exc), 400)
 
     @app.before_request
     def password_first():
@@ -154,12 +147,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                    "in a minute; nothing you typed is lost.")
         if request.path.startswith("/api/"):
             return jsonify(error="Service Unavailable", message=message), 503
-        if request.method == "POST" and request.endpoint not in ("auth.login",):
-            kept = [(k, v) for k, v in request.form.items(multi=True)
-                    if k not in ("csrf_token", "password", "current_password", "new_password")]
-            return render_template("resend.html", kept=kept, message=message,
-                                   action=request.full_path.rstrip("?")), 503
-        return render_template("error.html", error=ServiceUnavailable(message)), 503
+        return _form_kept(message, 503) or (
+            render_template("error.html", error=ServiceUnavailable(message)), 503)
 
     @app.before_request
     def tell_owners_what_is_due():
@@ -214,3 +203,15 @@ def _broken_body_errors() -> type[Exception] | None:
     except ImportError:  # no gunicorn on Windows
         return None
     return ParseException
+
+
+def _form_kept(message: str, status: int):
+    """For a form that could not be handled: a page holding what was sent, ready to send
+    again (nothing saved, nothing lost), or None when there is no such form."""
+    if request.method != "POST" or not request.form or request.endpoint in (
+            "auth.login", "auth.logout"):
+        return None
+    kept = [(k, v) for k, v in request.form.items(multi=True)
+            if k not in ("csrf_token", "password", "current_password", "new_password")]
+    return render_template("resend.html", kept=kept, message=message,
+                           action=request.full_path.rstrip("?")), status
