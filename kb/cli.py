@@ -300,7 +300,7 @@ def _db(ctx: click.Context):
 
 @main.group()
 def user() -> None:
-    """Manage people: create, list, set-role, reset-password, unlock, disable."""
+    """Manage people: create, list, set-role, reset-password, unlock, disable, copy."""
 
 
 @user.command("create")
@@ -398,6 +398,31 @@ def user_disable(ctx, username: str, enable: bool) -> None:
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{username} {'can sign in again' if enable else 'can no longer sign in'}.")
+
+
+@user.command("copy")
+@click.option("--to", "target_url", required=True, metavar="URL",
+              help="The database to copy into, e.g. postgresql+psycopg://kb:PW@db/kb.")
+@click.pass_context
+def user_copy(ctx, target_url: str) -> None:
+    """Copy everyone (passwords, roles, tokens, favourites) from this database (KB_DATABASE_URL)
+    to another. Safe to run again: nobody is copied twice or overwritten."""
+    from kb.db import Database
+    from kb.people_copy import REFUSED, copy_people
+
+    source = _db(ctx)
+    try:
+        target = Database(target_url)
+    except Exception as exc:  # a URL or server SQLAlchemy cannot use: say which
+        raise click.ClickException(f"Cannot open the target database: {exc} (a PostgreSQL "
+                                   "URL starts postgresql+psycopg://)") from None
+    ctx.call_on_close(target.dispose)
+    report = copy_people(source, target)
+    for person in report.people:
+        click.echo(person.line(), err=person.outcome == REFUSED)
+    click.echo(report.summary())
+    if report.refused:
+        ctx.exit(1)
 
 
 @main.group()
