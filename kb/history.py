@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from markupsafe import Markup
 
 from kb.sheet import Sheet
-from kb.store import Person, StoreError
+from kb.store import ContentStore, Person, Revision, StoreError, revision_of
 
 
 @dataclass
@@ -139,3 +141,44 @@ def merge3(base: str, theirs: str, mine: str) -> str | None:
         pos = end
     merged += b[pos:]
     return "".join(merged)
+
+
+def made_by(store: ContentStore, versions: Iterable[str], limit: int = 5000,
+            ) -> dict[str, Revision]:
+    """For each file version (blob id), the latest commit that wrote it: when and by
+    whom, so a report can say "12 May, Tara" instead of a hash. One walk back from the
+    head, over at most `limit` commits; versions not found are left out."""
+    wanted = {v for v in versions if v}
+    found: dict[str, Revision] = {}
+    head = store.head()
+    if head is None or not wanted:
+        return found
+    for entry in store.repo.get_walker(include=[head.encode()], max_entries=limit):
+        changes = entry.changes()
+        if changes and isinstance(changes[0], list):  # a merge: a list per parent
+            changes = [c for per_parent in changes for c in per_parent]
+        for change in changes:
+            new = change.new.sha.decode() if change.new and change.new.sha else None
+            if new in wanted and new not in found:
+                found[new] = revision_of(entry.commit, new)
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def when(revision: Revision) -> dt.datetime:
+    """A revision's time as the usage log keeps times: naive UTC."""
+    return dt.datetime.fromtimestamp(revision.time, dt.timezone.utc).replace(tzinfo=None)
+
+
+def entries_older_than(store: ContentStore, moment: dt.datetime, limit: int = 100_000,
+                       ) -> set[str]:
+    """The entry paths that already existed at that moment (in the newest commit made
+    before it); empty when the sheet is younger."""
+    head = store.head()
+    if head is None:
+        return set()
+    for entry in store.repo.get_walker(include=[head.encode()], max_entries=limit):
+        if when(revision_of(entry.commit, None)) <= moment:
+            return set(store.entry_paths(entry.commit.id.decode()))
+    return set()

@@ -289,7 +289,7 @@ class ContentStore:
 
     def commit_info(self, commit: str) -> Revision:
         obj = self.repo[commit.encode()]
-        return _revision(obj, None)
+        return revision_of(obj, None)
 
     def history(self, path: str | None = None, limit: int = 200) -> list[Revision]:
         """Newest first. With a path, only the commits that changed that file."""
@@ -302,7 +302,7 @@ class ContentStore:
             version = None
             if path:
                 version = self.version_of(path, entry.commit.id.decode())
-            out.append(_revision(entry.commit, version))
+            out.append(revision_of(entry.commit, version))
         return out
 
     # -- writing ----------------------------------------------------------------
@@ -502,7 +502,7 @@ class ContentStore:
         return commit.id.decode()
 
 
-def _revision(commit: Commit, version: str | None) -> Revision:
+def revision_of(commit: Commit, version: str | None) -> Revision:
     return Revision(
         commit=commit.id.decode(),
         author=Person.parse(commit.author),

@@ -1,5 +1,5 @@
 """What agents search for, open and copy: the raw material for recently used,
-favourites, "changed since you last copied it", gaps and usage reports."""
+favourites, "changed since you last copied it", gaps (kb.gaps) and usage reports."""
 
 from __future__ import annotations
 
@@ -58,8 +58,6 @@ def _public_words(words: list[str], masked: str, removed: list[str]) -> list[str
     return [w for w in words
             if not re.search(r"\d{5,}", w) and not (w in gone and w not in kept)
             and not _CODE.fullmatch(w) and not _POSTCODE.fullmatch(w)]
-
-KEEP_WINDOW = dt.timedelta(minutes=1)  # a new search this soon after a copy: it was wrong
 
 
 def log_search(db: Database, user_id: int | None, query: str, words: list[str],
@@ -146,89 +144,6 @@ def last_copied_version(db: Database, user_id: int, slug: str) -> str | None:
         return s.scalar(select(Event.version).where(
             Event.user_id == user_id, Event.slug == slug, Event.kind == "copy")
             .order_by(Event.id.desc()).limit(1))
-
-
-@dataclass
-class Gap:
-    words: str
-    count: int
-    queries: list[str] = field(default_factory=list)
-    zero_results: int = 0
-    last: dt.datetime | None = None
-
-
-def answered(db: Database, since: dt.datetime) -> set[int]:
-    """The searches since then that were answered: an entry was copied from them and
-    kept, that is, the same agent did not search again within a minute of the copy."""
-    with db.session() as s:
-        rows = s.execute(select(SearchLog.id, SearchLog.user_id, SearchLog.at, SearchLog.copied)
-                         .where(SearchLog.at >= since)
-                         .order_by(SearchLog.user_id, SearchLog.at, SearchLog.id)).all()
-        copied_at = dict(s.execute(
-            select(Event.search_id, func.max(Event.at)).where(
-                Event.kind == "copy", Event.search_id.is_not(None), Event.at >= since)
-            .group_by(Event.search_id)).all())
-    out = set()
-    for i, row in enumerate(rows):
-        if not row.copied:
-            continue
-        following = rows[i + 1] if i + 1 < len(rows) else None
-        copy_time = copied_at.get(row.id, row.at)
-        if following is None or following.user_id != row.user_id \
-                or following.at - copy_time >= KEEP_WINDOW:
-            out.add(row.id)
-    return out
-
-
-def gaps(db: Database, days: int = 90, limit: int = 100) -> list[Gap]:
-    """Searches that were not answered (nothing copied, or the copy was followed at once
-    by another search), grouped by their stemmed words, most frequent first."""
-    _written(db)
-    since = utcnow() - dt.timedelta(days=days)
-    done = answered(db, since)
-    groups: dict[str, Gap] = {}
-    with db.session() as s:
-        rows = s.scalars(select(SearchLog).where(SearchLog.at >= since))
-        for row in rows:
-            if row.id in done:
-                continue
-            gap = groups.setdefault(row.words or row.query.lower(), Gap(row.words, 0))
-            gap.count += 1
-            gap.zero_results += row.result_count == 0
-            if row.query not in gap.queries:
-                gap.queries.append(row.query)
-            gap.last = max(gap.last or row.at, row.at)
-    return merge_similar(sorted(groups.values(), key=_most_searched))[:limit]
-
-
-def _most_searched(gap: Gap) -> tuple:
-    return (-gap.count, -gap.zero_results, gap.words)
-
-
-def similar_words(a: set[str], b: set[str]) -> bool:
-    """Two searches ask for the same thing when at least half of all their words
-    are shared: "assemble" and "someone to assemble it", "loyalty points" and
-    "loyalty points missing" (stop words are already gone), but not "order" and
-    "order gift wrap"."""
-    return bool(a and b) and len(a & b) / len(a | b) >= 0.5
-
-
-def merge_similar(ranked: list[Gap]) -> list[Gap]:
-    """Fold each group into the first more frequent group worded alike."""
-    merged: list[tuple[set[str], Gap]] = []
-    for gap in ranked:
-        words = set(gap.words.split())
-        home = next((g for w, g in merged if similar_words(w, words)), None)
-        if home is None:
-            merged.append((words, Gap(gap.words, gap.count, list(gap.queries),
-                                      gap.zero_results, gap.last)))
-            continue
-        home.count += gap.count
-        home.zero_results += gap.zero_results
-        home.queries += [q for q in gap.queries if q not in home.queries]
-        if gap.last and (home.last is None or gap.last > home.last):
-            home.last = gap.last
-    return sorted((g for _, g in merged), key=_most_searched)
 
 
 @dataclass

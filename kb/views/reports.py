@@ -20,13 +20,15 @@ from flask import (
 )
 from flask_login import current_user
 
+from kb import gaps as kb_gaps
 from kb import usage
 from kb.auth import database, role_required, safe_next
 from kb.compose import render_filled
 from kb.entry import EntryError, review_due
+from kb.history import entries_older_than, made_by, when
 from kb.openapi import spec
 from kb.services import services
-from kb.store import ConflictError
+from kb.store import ConflictError, entry_path
 from kb.users import person_of
 
 bp = Blueprint("reports", __name__)
@@ -40,14 +42,39 @@ PRINT_LIMIT = 500  # entries on one printed sheet (about 250 pages); pick a cate
 def gaps():
     days = request.args.get("days", "90")
     days_n = int(days) if days.isdigit() and 0 < int(days) <= 3650 else 90
-    return render_template("gaps.html", gaps=usage.gaps(database(), days=days_n), days=days_n,
+    index, store = services().index, services().sheet.store
+
+    def top(query: str) -> list[str]:
+        return [h.slug for h in index.search(query, limit=3).hits]
+
+    found = kb_gaps.gaps(database(), days=days_n, same_need=kb_gaps.same_need_or_found(top))
+    _mark_answered_since(found, top, store)
+    return render_template("gaps.html", gaps=found, days=days_n,
                            totals=usage.search_counts(database()))
+
+
+def _mark_answered_since(found: list, top, store) -> None:
+    """A gap whose words now find first an entry written or changed after its last
+    search was probably answered since: say which, instead of "Write an entry"."""
+    firsts = {}
+    for gap in found:
+        slugs = top(gap.queries[0])
+        if slugs:
+            firsts[id(gap)] = slugs[0]
+    versions = {slug: store.version_of(entry_path(slug)) for slug in set(firsts.values())}
+    made = made_by(store, versions.values())
+    for gap in found:
+        slug = firsts.get(id(gap))
+        revision = made.get(versions.get(slug) or "")
+        if revision is not None and gap.last is not None and when(revision) > gap.last:
+            gap.answered_by = slug
 
 
 @bp.get("/usage")
 @role_required("trainer")
 def usage_report():
     entries, _ = services().sheet.entries()
+    store = services().sheet.store
     published = [e for e in entries if e.published]
     recent = usage.usage(database(), days=90)
     ever = usage.usage(database())
@@ -61,8 +88,16 @@ def usage_report():
             "by_version": a.by_version if a else {},
         })
     rows.sort(key=lambda x: (-(x["copies90"] + x["views90"]), x["entry"].title.lower()))
-    unused = [x for x in rows if x["views90"] + x["copies90"] == 0]
-    return render_template("usage.html", rows=rows, unused=unused)
+    # only entries that were on the sheet the whole window can have gone unused in it
+    old_enough = entries_older_than(store, usage_window_start())
+    unused = [x for x in rows if x["views90"] + x["copies90"] == 0
+              and entry_path(x["entry"].slug) in old_enough]
+    made = made_by(store, {v for x in rows for v in x["by_version"]})
+    return render_template("usage.html", rows=rows, unused=unused, made=made)
+
+
+def usage_window_start() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(days=90)
 
 
 @bp.get("/review-due")
