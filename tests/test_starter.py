@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,38 @@ def test_no_choice_on_a_sheet_that_is_not_the_starter(tmp_path):
     finally:
         app.extensions["kb"].index.close()
         app.extensions["kb_db"].dispose()
+
+
+def test_start_empty_upload_drops_the_removed_categories_and_tags_from_the_lists(app):
+    admin = _admin(app)
+    token = csrf_from(admin.get("/admin/start").get_data(as_text=True))
+    upload = ("Complaint,Answer,Category,Tags\n"
+              "Router keeps dropping,Restart the router.,Internet,\"wifi, router\"\n")
+    admin.post("/admin/start", data={
+        "action": "empty", "csrf_token": token,
+        "file": (io.BytesIO(upload.encode()), "team.csv")}, content_type="multipart/form-data")
+
+    # without `kb reindex`: the search page's category list and tag links
+    page = admin.get("/").get_data(as_text=True)
+    assert '<option value="Internet"' in page and 'href="/?tag=wifi"' in page
+    for gone in ("Orders and delivery", "Returns and refunds"):
+        assert f'<option value="{gone}"' not in page
+    for gone in ("refund", "damaged", "delivery", "colour"):
+        assert f'href="/?tag={gone}"' not in page
+    index = app.extensions["kb"].index
+    assert index.facets() == {"categories": ["Internet"], "tags": ["router", "wifi"]}
+    assert index.category_counts() == {"Internet": 1}
+
+
+def test_lists_follow_an_edit_that_moves_an_entry_to_another_category(store, index):
+    sheet = index.sheet
+    entry = sheet.entry("refund-status")
+    sheet.save_entry(replace(entry, category="Billing", tags=("billing",)),
+                     message="move", author=ALICE)
+    assert index.facets()["categories"] == ["Billing", "Orders and delivery"]
+    assert "refund" not in index.facets()["tags"] and "billing" in index.facets()["tags"]
+    assert index.category_counts() == {"Billing": 1, "Orders and delivery": 2}
+    sheet.write({"wrong-colour.md": None, "item-arrived-damaged.md": None},
+                message="remove", author=ALICE)
+    assert index.facets() == {"categories": ["Billing"], "tags": ["billing"]}
+    assert index.category_counts() == {"Billing": 1}

@@ -21,10 +21,38 @@ log = logging.getLogger("kb")
 MAX_WORDS = 12
 
 
+def _live_counts(reader, field: str) -> dict[str, int]:
+    """Each term of `field` with how many entries in the index hold it. A removed
+    entry's terms stay in its index segment until segments merge, and field_terms and
+    doc_frequency still count them; postings leave deleted documents out."""
+    counts = {}
+    deletions = reader.has_deletions()
+    for term in reader.field_terms(field):
+        if deletions:
+            live = sum(1 for _ in reader.postings(field, term).all_ids())
+        else:  # nothing removed: the plain count is right
+            live = reader.doc_frequency(field, term)
+        if live:
+            counts[term.decode() if isinstance(term, bytes) else term] = live
+    return counts
+
+
 class Listing:
     """What SearchIndex answers besides a ranked search. Needs of the class that
-    uses it: `sheet`, `store`, `_rows`, `_read_lock`, `_searcher()`, `ensure_fresh()`,
-    `error` and `_trouble()`."""
+    uses it: `sheet`, `store`, `commit`, `_rows`, `_read_lock`, `_searcher()`,
+    `ensure_fresh()`, `error` and `_trouble()`."""
+
+    # field -> term counts at one commit: worked out once per index version, not per page
+    _live_cache: tuple[object, dict[str, dict[str, int]]] = (object(), {})
+
+    def _live(self, field: str) -> dict[str, int]:
+        """The terms of `field` that live entries hold, with counts (hold `_read_lock`)."""
+        if self._live_cache[0] != self.commit:
+            self._live_cache = (self.commit, {})
+        cache = self._live_cache[1]
+        if field not in cache:
+            cache[field] = _live_counts(self._searcher().reader(), field)
+        return cache[field]
 
     def _scan(self, text: str, limit: int, tag: str | None, category: str | None) -> Results:
         """Search as best we can without the index: published entries whose title,
@@ -155,13 +183,8 @@ class Listing:
         if self._healthy():
             try:
                 with self._read_lock:
-                    reader = self._searcher().reader()
-                    return {
-                        "tags": sorted(t.decode() if isinstance(t, bytes) else t
-                                       for t in reader.field_terms("tags")),
-                        "categories": sorted(c.decode() if isinstance(c, bytes) else c
-                                             for c in reader.field_terms("category")),
-                    }
+                    return {"tags": sorted(self._live("tags")),
+                            "categories": sorted(self._live("category"))}
             except Exception as exc:
                 self._trouble(exc)
         entries = self._published()
@@ -174,9 +197,7 @@ class Listing:
         if self._healthy():
             try:
                 with self._read_lock:
-                    reader = self._searcher().reader()
-                    return sorted(o.decode() if isinstance(o, bytes) else o
-                                  for o in reader.field_terms("owner"))
+                    return sorted(self._live("owner"))
             except Exception as exc:
                 self._trouble(exc)
         return []
@@ -185,9 +206,7 @@ class Listing:
         if self._healthy():
             try:
                 with self._read_lock:
-                    reader = self._searcher().reader()
-                    return {c: reader.doc_frequency("category", c)
-                            for c in self.facets()["categories"]}
+                    return dict(self._live("category"))
             except Exception as exc:
                 self._trouble(exc)
         counts: dict[str, int] = {}
