@@ -27,7 +27,9 @@ GRADE_WARN = 8.0  # Flesch-Kincaid; the target is a 5th-6th grader, with some ro
 DEFAULT_RULES_TEXT = r"""# Phrases that make an upset customer angrier, and what to say instead.
 # Each rule: a phrase (plain words, or a regular expression with `regex: true`),
 # or a list of them, the level (error or warning), why it hurts, and a calmer alternative.
-# `unless` lists words that, in the same sentence, make the phrase fine.
+# `unless` lists words that, in the same sentence, make the phrase fine;
+# `followed_by` (a regular expression, or a list of them) limits it to where the next
+# words match.
 rules:
   - phrase: calm down
     level: error
@@ -63,9 +65,23 @@ rules:
     why: A policy used as a wall shuts the door without an alternative.
     instead: Here is how it works, and here is what I can do for you.
   - phrase:
-      - "your fault|you should have|you failed to|you forgot to|obviously"
+      - "your fault|you failed to|you forgot to|obviously"
       - "as I already said|as I said before"
     regex: true
+    level: error
+    why: Blame words make the customer defend themselves instead of working with you.
+    instead: Let's look at what happened and fix it.
+  - phrase: "you should(?:n(?:'|’)?t| not)?(?: have|(?:'|’)ve)(?:\\s+(?:\\w+ly|already|just))?"
+    regex: true
+    # Blame only before something the customer did ("read the label", "checked",
+    # "been more careful"). "You should have had it by now", "should have received"
+    # and "should have been sent" say we are late; "should have enough left" is
+    # what they can expect.
+    followed_by:
+      - "(?!received\\b)\\w+ed"
+      - "read|sent|told|kept|left|made|done|known|seen|taken|given|brought|bought|put"
+      - "paid|said|written|chosen|sold|shown|spoken|forgotten|thrown|lost|gone|broken"
+      - "been(?!\\s+(?:\\w+ly\\s+)?(?:\\w+ed|sent|told|given|paid|shown|made|kept)\\b)"
     level: error
     why: Blame words make the customer defend themselves instead of working with you.
     instead: Let's look at what happened and fix it.
@@ -134,6 +150,16 @@ class Rules:
     problems: list[str] = field(default_factory=list)
 
 
+def _followed_by(spec) -> str:
+    """A look-ahead: the rule's phrase counts only where the next words match `spec`
+    (a pattern or a list of them); it stays out of the finding's excerpt."""
+    if not spec:
+        return ""
+    patterns = spec if isinstance(spec, list) else [spec]
+    either = "|".join(f"(?:{p})" for p in map(str, patterns))
+    return rf"(?=\s+(?:{either})(?![\w'’]))"
+
+
 def load_rules(text: str) -> Rules:
     """Read the tone rules; a broken rule is reported, the others still apply."""
     out = Rules()
@@ -153,6 +179,7 @@ def load_rules(text: str) -> Rules:
             source = "|".join(f"(?:{p})" for p in map(str, phrases))
         else:
             source = "|".join(r"\s+".join(map(re.escape, str(p).split())) for p in phrases)
+        source = f"(?:{source}){_followed_by(item.get('followed_by'))}"
         try:
             pattern = re.compile(rf"(?<![\w'’])(?:{source})(?![\w'’])",
                                  re.IGNORECASE | re.MULTILINE)

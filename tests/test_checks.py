@@ -61,6 +61,44 @@ def test_harmless_texts_do_not_fire(text):
     assert tone(text) == []
 
 
+@pytest.mark.parametrize("text,phrase", [
+    ("You should have checked the size guide before ordering.", "you should have"),
+    ("You should have told us sooner.", "you should have"),
+    ("You should've kept the receipt.", "you should've"),
+    ("You should have been more careful with the box.", "you should have"),
+    ("You should have been aware of the fee.", "you should have"),
+    ("You shouldn't have opened the parcel.", "you shouldn't have"),
+    ("You should not have washed it on hot.", "you should not have"),
+    ("You should have already sent it back.", "you should have already"),
+    ("You should have\nordered the larger size.", "you should have"),
+])
+def test_you_should_have_is_blame_before_what_the_customer_did(text, phrase):
+    assert phrase in tone(text)
+
+
+@pytest.mark.parametrize("text", [
+    "You should have had it within six weeks, so I'm sorry it is late.",  # we are late
+    "You should have enough left for the month.",
+    "You should have received an email from us yesterday.",
+    "You should have already received the label.",
+    "You should have got a text with the tracking link.",
+    "You should have already heard from the courier.",
+    "You should have been sent a new card by now.",
+    "You should have been told about the delay, and I'm sorry you weren't.",
+    "You should have been charged once, not twice.",
+    "You should have a refund by Friday.",
+    "You shouldn't have had to wait this long.",
+    "That is not the service you should have received.",
+])
+def test_you_should_have_about_what_we_owe_is_not_blame(text):
+    assert tone(text) == []
+
+
+def test_the_starter_sheet_has_the_default_rules():
+    """A new sheet starts with the same rules as a sheet without the file."""
+    assert (STARTER / "_sheet" / "checks.yml").read_text() == DEFAULT_RULES_TEXT
+
+
 def test_tone_finding_points_at_the_phrase_and_suggests_a_rewrite():
     text = "Thanks for waiting. Please calm down."
     (finding,) = check_tone(text, "answer", RULES)
