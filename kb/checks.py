@@ -427,6 +427,7 @@ def check_sheet(sheet: Sheet) -> SheetReport:
         reports.append(EntryReport(entry.slug, check_entry(entry, rules, known),
                                    reading_level(entry.answer).grade,
                                    spoken_seconds(entry.phone)))
+    problems += sheet.misplaced_files()
     return SheetReport(reports, [str(p) for p in problems] + rules.problems)
 
 

@@ -13,7 +13,16 @@ from typing import Any
 
 from kb import priority
 from kb.entry import Entry, EntryError, load_yaml, parse_entry, serialize_entry, update_text
-from kb.store import ContentStore, Person, StoreError, entry_path, is_entry_path, slug_of
+from kb.store import (
+    ENTRY_SUFFIX,
+    SHEET_DIR,
+    ContentStore,
+    Person,
+    StoreError,
+    entry_path,
+    is_entry_path,
+    slug_of,
+)
 
 GREETING = "_sheet/greeting.md"
 CLOSING = "_sheet/closing.md"
@@ -92,6 +101,15 @@ def parse_placeholders(text: str) -> dict[str, dict[str, str]]:
                 "default": str(info.get("default") or ""),
             }
     return out
+
+
+def in_a_folder(path: str) -> bool:
+    """A Markdown file below the top folder (not the shared parts, not a hidden folder).
+    Entries are `<slug>.md` at the top: a slug names one file, and a link names one
+    entry, so files in folders are never read as entries."""
+    parts = path.split("/")
+    return (len(parts) > 1 and path.endswith(ENTRY_SUFFIX) and parts[0] != SHEET_DIR
+            and not any(part.startswith(".") for part in parts))
 
 
 def read_entry_file(store: ContentStore, path: str, version: str) -> Entry | EntryError:
@@ -191,6 +209,28 @@ class Sheet:
                 problems.append(Problem(path, str(exc)))
         return entries, problems
 
+    def misplaced(self, path: str, commit: str | None = None) -> Problem | None:
+        """An entry file in a folder, which the sheet does not read: a Problem saying
+        so and what to do. A file without front matter (notes, a README) is no entry
+        and is left alone."""
+        version = self.store.version_of(path, commit) if in_a_folder(path) else None
+        if version is None:
+            return None
+        try:
+            start = self.store.read_bytes(version)[:8]
+        except StoreError:
+            return None
+        if not start.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):
+            return None
+        name = path.rsplit("/", 1)[1]
+        return Problem(path, "entries are read from the top folder only, so this one is not "
+                             f"in the sheet. Move it there (git mv {path} {name}), or delete it.")
+
+    def misplaced_files(self, commit: str | None = None) -> list[Problem]:
+        """Every entry file in a folder (see `misplaced`)."""
+        found = (self.misplaced(path, commit) for path in self.store.paths(commit))
+        return [problem for problem in found if problem is not None]
+
     def _read_part(self, path: str, parse: Callable[[str], Any], empty: Any) -> Any:
         """A shared file, parsed once per version of it (an entry page reads the
         placeholders several times; each YAML parse cost more than the page's search)."""
@@ -261,4 +301,5 @@ class Sheet:
             return self.store.write(changes, after_commit=self.after_commit, **kwargs)
 
 
-__all__ = ["Sheet", "Problem", "parse_synonyms", "parse_placeholders", "is_entry_path"]
+__all__ = ["Sheet", "Problem", "in_a_folder", "parse_synonyms", "parse_placeholders",
+           "is_entry_path"]

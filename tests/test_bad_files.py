@@ -62,6 +62,7 @@ def push(content: Path, tmp_path: Path, files: dict[str, bytes | None],
         if data is None:
             git(clone, "rm", "-q", name)
         else:
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
             (clone / name).write_bytes(data)
             git(clone, "add", name)
     for name in gitlinks:
@@ -136,6 +137,48 @@ def test_an_out_of_range_value_keeps_the_entry_in_search(app, tmp_path):
     found = client.get("/api/search?q=warehouse+strike").get_json()["results"]
     assert found[0]["slug"] == "huge-interval"
     assert client.get("/e/huge-interval").status_code == 200
+
+
+def test_an_entry_pushed_into_a_folder_is_named_until_moved_to_the_top(app, tmp_path):
+    refund = entry_text("Refund to a closed card", "We send it to your new card.",
+                        phrasings=["my card was cancelled"]).encode()
+    push(content_of(app), tmp_path, {
+        "billing/closed-card.md": refund,
+        "docs/notes.md": b"# Notes for trainers\n",  # no front matter: not an entry
+        "_sheet/extra/ideas.md": GOOD.format("idea").encode(),  # shared parts' folder
+    })
+    client = app.test_client()
+    login(client, "alice")
+    html = client.get("/").get_data(as_text=True)
+    assert "billing/closed-card.md" in html and "top folder only" in html
+    problems = {p.path: p.message for p in app.extensions["kb"].index.problem_list()}
+    assert list(problems) == ["billing/closed-card.md"]
+    assert "git mv billing/closed-card.md closed-card.md" in problems["billing/closed-card.md"]
+    assert client.get("/api/search?q=cancelled+card").get_json()["total"] == 0
+
+    # moved to the top (as the message says): it is an entry, and the notice is gone
+    clone = tmp_path / "clone"
+    git(clone, "mv", "billing/closed-card.md", "closed-card.md")
+    git(clone, "commit", "-qm", "move to the top")
+    git(clone, "push", "-q", "origin", "HEAD:main")
+    found = client.get("/api/search?q=cancelled+card").get_json()["results"]
+    assert found[0]["slug"] == "closed-card"
+    assert not app.extensions["kb"].index.problem_list()
+    assert "billing/closed-card.md" not in client.get("/").get_data(as_text=True)
+
+
+def test_check_and_reindex_name_an_entry_in_a_folder(tmp_path):
+    ContentStore.create(tmp_path / "content", SMALL_SHEET, "Start", author=TARA)
+    push(tmp_path / "content", tmp_path, {"billing/closed-card.md": GOOD.format("x").encode()})
+    result = _cli(tmp_path, "check")
+    assert result.exit_code == 1, result.output
+    assert "[error] billing/closed-card.md: entries are read from the top folder only" \
+        in result.output
+    result = _cli(tmp_path, "reindex")
+    assert result.exit_code == 0, result.output
+    assert "Indexed 3 entries" in result.output
+    assert "needs fixing: billing/closed-card.md" in result.output
+    assert "git mv billing/closed-card.md closed-card.md" in result.output
 
 
 def _cli(tmp_path: Path, *args: str):

@@ -40,7 +40,7 @@ from kb.search.query import (
 from kb.search.results import Results, _filler, mark_confident
 from kb.search.scoring import BOOSTS, _field_lengths, _scores, _segment_id, _Shared
 from kb.search.snippets import _doc
-from kb.sheet import SHORTHAND, SYNONYMS, Problem, Sheet
+from kb.sheet import SHORTHAND, SYNONYMS, Problem, Sheet, in_a_folder
 from kb.store import is_entry_path, slug_of
 
 log = logging.getLogger("kb")
@@ -220,6 +220,8 @@ class SearchIndex(Listing):
         try:
             for path in progress(paths) if progress else paths:
                 count += self._index_path(writer, path, head)
+            for path in filter(in_a_folder, self.store.paths(head)):
+                self._note_misplaced(path, head)
             writer.commit()
         except BaseException:
             writer.cancel()
@@ -264,6 +266,8 @@ class SearchIndex(Listing):
                     writer.delete_by_term("slug", slug_of(path))
                     self.problems.pop(path, None)
                     self._index_path(writer, path, head)
+                else:
+                    self._note_misplaced(path, head)
             # A write adds a small segment; merging on every write would make one save
             # in five slow, so small segments are merged only once they pile up.
             if len(self._ix._segments()) >= MAX_SEGMENTS:
@@ -292,6 +296,15 @@ class SearchIndex(Listing):
             return 0
         writer.add_document(**_document(entry, self.meaning))
         return 1
+
+    def _note_misplaced(self, path: str, commit: str | None) -> None:
+        """Name an entry file left in a folder, where it is not read."""
+        if not in_a_folder(path):
+            return
+        self.problems.pop(path, None)
+        problem = self.sheet.misplaced(path, commit)
+        if problem is not None:
+            self.problems[path] = problem.message
 
     def ensure_fresh(self) -> None:
         """Catch up if someone else (another process, a git push) moved the head;
