@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use for real: Chromium for the browser tests (never a
-# downloaded browser) and PostgreSQL, whose initdb/pg_ctl the database tests use to
-# start a throwaway cluster. `env` sets the variable whether or not sudo is in front.
+# downloaded browser), PostgreSQL, whose initdb/pg_ctl the database tests use to
+# start a throwaway cluster, and HAProxy, which the load balancer test starts in
+# front of two nodes with scripts/haproxy.cfg. `env` sets the variable whether or
+# not sudo is in front.
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 UPDATED=""
@@ -16,6 +18,7 @@ apt_install() {
 }
 if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null; then apt_install postgresql; fi
+if [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
