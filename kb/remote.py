@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import random
 import threading
 import time
@@ -50,7 +51,10 @@ class Remote:
 
     def __init__(self, url: str):
         self.url = url
-        self.client, self.path = get_transport_and_path(url)
+        # ssh:// runs the `ssh` command; git's own variables choose another command or
+        # its options (a key, a known-hosts file), as they do for `git push`.
+        ssh = os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH") or None
+        self.client, self.path = get_transport_and_path(url, ssh_command=ssh)
         self.head: str | None = None  # the remote branch's head when last seen
         self.error: str | None = None  # why the last attempt to reach it failed
         self.down_since: float | None = None
@@ -206,11 +210,13 @@ def _within(store: ContentStore, older: str, newer: str, depth: int = 200) -> bo
 
 
 def redact(url: str) -> str:
-    """The URL without a password, for pages and logs."""
+    """The URL without a password, for pages and logs (an ssh:// user name alone is
+    no secret, and is kept as it is)."""
     scheme, sep, rest = url.partition("://")
     if sep and "@" in rest.split("/", 1)[0]:
         creds, _, host = rest.partition("@")
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
     return url
 
 

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests use for real: Chromium for the browser tests (never a
 # downloaded browser), PostgreSQL, whose initdb/pg_ctl the database tests use to
-# start a throwaway cluster, and HAProxy, which the load balancer test starts in
-# front of two nodes with scripts/haproxy.cfg. `env` sets the variable whether or
+# start a throwaway cluster, HAProxy, which the load balancer test starts in front
+# of two nodes with scripts/haproxy.cfg, and OpenSSH's server and client, for a node
+# on an ssh:// remote served by a throwaway sshd. `env` sets the variable whether or
 # not sudo is in front.
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -19,6 +20,9 @@ apt_install() {
 if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null; then apt_install postgresql; fi
 if [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen > /dev/null; then
+  apt_install openssh-server openssh-client
+fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
