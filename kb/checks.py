@@ -133,6 +133,12 @@ class Finding:
     excerpt: str = ""
     suggestion: str = ""
 
+    def describe(self) -> str:
+        """One line for a person: where, what is wrong, what to write instead."""
+        quoted = f"“{self.excerpt}”: " if self.excerpt else ""
+        tip = f" Try: {self.suggestion}" if self.suggestion else ""
+        return f"{self.check} in the {self.field}: {quoted}{self.message}{tip}"
+
 
 @dataclass
 class Rule:
@@ -373,17 +379,21 @@ def check_commitment(text: str, field_name: str) -> list[Finding]:
 
 
 def check_entry(entry: Entry, rules: Rules | None = None,
-                known_placeholders: set[str] | None = None) -> list[Finding]:
+                known_placeholders: set[str] | None = None,
+                errors_only: bool = False) -> list[Finding]:
+    """Every finding on one entry; with `errors_only`, only the errors, without running
+    the checks that only ever warn (an import checks thousands of rows)."""
     rules = rules or load_rules(DEFAULT_RULES_TEXT)
     findings: list[Finding] = []
     for name, text in (("title", entry.title), ("answer", entry.answer), ("phone", entry.phone)):
         findings += check_tone(text, name, rules)
         findings += check_placeholders(text, name, known_placeholders)
-    for name, text in (("answer", entry.answer), ("phone", entry.phone)):
-        findings += check_reading(text, name)
-        findings += check_commitment(text, name)
+    if not errors_only:
+        for name, text in (("answer", entry.answer), ("phone", entry.phone)):
+            findings += check_reading(text, name)
+            findings += check_commitment(text, name)
     findings += check_spoken_length(entry.phone)
-    return findings
+    return [f for f in findings if f.level == "error"] if errors_only else findings
 
 
 @dataclass

@@ -212,37 +212,48 @@ def _person(name: str | None) -> Person:
 
 
 @main.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.option("--author", help="Whose words these are (default: your login name).")
 @click.option("--message", default=None, help="The reason recorded in history.")
 @click.option("--replace", "replace_all", is_flag=True,
               help="The sheet becomes exactly the file's entries: entries the file does not "
                    "name are removed in the same commit (history keeps them).")
+@click.option("--strict", is_flag=True,
+              help="Import nothing if any new or changed row has an error `kb check` would "
+                   "report (a tone phrase, an unknown placeholder, phone points over a minute).")
 @click.pass_context
 def import_cmd(ctx: click.Context, file: Path, author: str | None, message: str | None,
-               replace_all: bool) -> None:
+               replace_all: bool, strict: bool) -> None:
     """Import a spreadsheet (CSV or XLSX) with Complaint and Answer columns."""
     from kb import starter
     from kb.db import Database
-    from kb.spreadsheet import SpreadsheetError, import_sheet
+    from kb.spreadsheet import ImportRefused, SpreadsheetError, check_path, import_sheet
 
     settings = _settings(ctx)
     default = f"Replace the sheet with {file.name}" if replace_all else f"Import {file.name}"
-    with _services(settings) as svc:
-        try:
+    try:
+        check_path(file)  # before the sheet is opened (or, on a new machine, created)
+        with _services(settings) as svc:
             report = import_sheet(
                 svc.sheet, file, author=_person(author), message=message or default,
-                progress=_bar("Reading rows"), replace_all=replace_all,
+                progress=_bar("Reading rows"), replace_all=replace_all, strict=strict,
             )
-        except (SpreadsheetError, StoreError) as exc:
-            raise click.ClickException(str(exc)) from None
+    except ImportRefused as exc:
+        _echo_rows(exc.report)
+        raise click.ClickException(str(exc)) from None
+    except (SpreadsheetError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
     if replace_all:
         db = Database(settings["DATABASE_URL"])
         starter.record_choice(db, "replace")
         db.dispose()
     click.echo(report.summary())
-    for skip in report.skipped:
-        click.echo(f"  row {skip.row}: {skip.reason}", err=True)
+    _echo_rows(report)
+
+
+def _echo_rows(report) -> None:
+    for line in report.row_lines():
+        click.echo(f"  {line}", err=True)
 
 
 @main.command("export")

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kb.checks import check_entry, rules_for
 from kb.entry import (
     SLUG_RE,
     STATUSES,
@@ -79,6 +80,14 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class Flagged:
+    """A row imported (or, with `strict`, refused) although `kb check` calls it an error."""
+    row: int
+    title: str
+    problems: tuple[str, ...]
+
+
 @dataclass
 class ImportReport:
     created: list[str] = field(default_factory=list)
@@ -86,16 +95,37 @@ class ImportReport:
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # with replace: entries not in the file
+    flagged: list[Flagged] = field(default_factory=list)  # new or changed, with check errors
     commit: str | None = None
 
     def summary(self) -> str:
         done = len(self.created) + len(self.updated) + self.unchanged
         removed = f", {len(self.removed)} removed" if self.removed else ""
+        flagged = ""
+        if self.flagged:
+            flagged = (f" {len(self.flagged)} of them {'has' if len(self.flagged) == 1 else 'have'}"
+                       " check errors, listed by row: fix them in kb or in the file (kb check "
+                       "lists them until then).")
         return (
             f"Imported {done} row{'' if done == 1 else 's'}: {len(self.created)} new, "
             f"{len(self.updated)} updated, {self.unchanged} unchanged, "
-            f"{len(self.skipped)} skipped{removed}."
+            f"{len(self.skipped)} skipped{removed}.{flagged}"
         )
+
+    def row_lines(self) -> list[str]:
+        """Each skipped row and each check error, in row order."""
+        lines = [(s.row, f"row {s.row}: {s.reason}") for s in self.skipped]
+        lines += [(f.row, f"row {f.row} ({f.title[:60]}): check error: {problem}")
+                  for f in self.flagged for problem in f.problems]
+        return [line for _, line in sorted(lines, key=lambda pair: pair[0])]
+
+
+class ImportRefused(SpreadsheetError):
+    """Nothing was imported; `report` holds the rows that say why."""
+
+    def __init__(self, message: str, report: ImportReport):
+        super().__init__(message)
+        self.report = report
 
 
 Rows = list[tuple[int, dict[str, str]]]
@@ -316,6 +346,16 @@ def _read_xlsx(path: Path, name: str) -> tuple[list[str], Rows]:
     return _table_rows(name, table)
 
 
+def check_path(path: str | os.PathLike[str]) -> None:
+    """Refuse at once a name that is not a file, before an import opens the sheet."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpreadsheetError(f"{path} is a folder. Name the CSV or XLSX file to import.")
+    if not path.exists():
+        where = "" if path.is_absolute() else f" (a relative name starts in {Path.cwd()})"
+        raise SpreadsheetError(f"There is no file {path}. Check the name and the folder{where}.")
+
+
 def read_rows(path: str | os.PathLike[str]) -> tuple[list[str], Rows]:
     """The header row and the non-blank rows below it of a CSV or XLSX file.
 
@@ -459,6 +499,7 @@ def import_sheet(
     message: str,
     progress: Callable[[Iterable], Iterable] | None = None,
     replace_all: bool = False,
+    strict: bool = False,
 ) -> ImportReport:
     """Create or update one entry per row, all in one commit.
 
@@ -466,10 +507,19 @@ def import_sheet(
     ignoring case) updates that entry; cells left blank keep what the entry had.
     With `replace_all` the sheet becomes exactly the file: each entry is what its
     row says, and every entry the file does not name is deleted in the same
-    commit (its history stays in git). A file with no importable row changes
-    nothing then. Raises SpreadsheetError if the file cannot be read at all,
-    StoreError (a ConflictError) if an entry was edited by someone else meanwhile."""
+    commit (its history stays in git). A new or changed row that `kb check` would
+    call an error is imported and listed in `flagged`; with `strict` it stops the
+    whole import. Raises ImportRefused (nothing written) when no row can be
+    imported or `strict` refuses, SpreadsheetError if the file cannot be read at
+    all, StoreError (a ConflictError) if an entry was edited by someone else
+    meanwhile."""
+    name = Path(path).name
     _headers, rows = read_rows(path)
+    if not rows:
+        raise SpreadsheetError(
+            f"{name} has a header row but no rows under it, so nothing was imported. Add "
+            "one row per complaint below the header and import it again.")
+    rules, known = rules_for(sheet), set(sheet.placeholders()) or None
     head = sheet.store.head()  # every version below is read at this commit
     entries, problems = sheet.entries(head)
     by_slug = {e.slug: e for e in entries}
@@ -531,16 +581,25 @@ def import_sheet(
         if current is not None and text == serialize_entry(current):
             report.unchanged += 1
             continue
+        errors = _check_errors(entry, rules, known)
+        if errors:
+            report.flagged.append(Flagged(number, title, errors))
         path_ = entry_path(slug)
         changes[path_] = text
         # Someone saving one of these entries during the import wins; the import stops.
         expected[path_] = current.version if current else sheet.store.version_of(path_, head)
         (report.updated if current else report.created).append(slug)
+    if not seen_slug:
+        raise ImportRefused(
+            f"No row of {name} could be imported, so the sheet was left as it is. Fix the "
+            "rows listed and import the file again.", report)
+    if strict and report.flagged:
+        count = len(report.flagged)
+        raise ImportRefused(
+            f"{count} row{'' if count == 1 else 's'} of {name} {'has' if count == 1 else 'have'}"
+            " check errors (listed by row), so nothing was imported. Fix them and import "
+            "again, or import without --strict and fix them in kb.", report)
     if replace_all:
-        if not seen_slug:
-            raise SpreadsheetError(
-                f"No row of {Path(path).name} could be imported, so the sheet was left as it "
-                "is. " + "; ".join(f"row {k.row}: {k.reason}" for k in report.skipped[:5]))
         for gone in sorted((set(by_slug) | set(broken)) - set(seen_slug)):
             changes[entry_path(gone)] = None
             expected[entry_path(gone)] = sheet.store.version_of(entry_path(gone), head)
@@ -548,6 +607,14 @@ def import_sheet(
     if changes:
         report.commit = sheet.write(changes, message=message, author=author, expected=expected)
     return report
+
+
+def _check_errors(entry: Entry, rules, known: set[str] | None) -> tuple[str, ...]:
+    """What `kb check` would call an error in this entry, one line each (retired
+    entries are not checked, as there)."""
+    if entry.status == "retired":
+        return ()
+    return tuple(f.describe() for f in check_entry(entry, rules, known, errors_only=True))
 
 
 def _free_slug(stem: str, taken: set[str]) -> str:
@@ -637,5 +704,5 @@ def export_sheet(sheet: Sheet, path: str | os.PathLike[str]) -> int:
     return len(rows)
 
 
-__all__ = ["ImportReport", "Skipped", "SpreadsheetError", "export_sheet", "import_sheet",
-           "read_rows"]
+__all__ = ["Flagged", "ImportRefused", "ImportReport", "Skipped", "SpreadsheetError",
+           "check_path", "export_sheet", "import_sheet", "read_rows"]

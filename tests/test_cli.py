@@ -64,3 +64,18 @@ def test_token_create_prints_the_token_and_nothing_else(tmp_path, seed):
     assert done.returncode == 0, done.stdout
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("kb_"), done.stdout
+
+
+def test_import_of_a_missing_file_is_one_error_line_and_exit_1(tmp_path, seed):
+    env = {"KB_INSTANCE_DIR": str(tmp_path / "inst"), "KB_SEED_DIR": str(seed)}
+
+    done = kb(env, "import", "missing.csv")
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"Error: There is no file missing.csv. Check the name and the folder (a relative "
+        f"name starts in {ROOT})."]
+    assert not (tmp_path / "inst" / "content").exists()  # no sheet made for a missing file
+    folder = kb(env, "import", str(tmp_path))
+    assert folder.returncode == 1 and "Usage" not in folder.stderr
+    assert f"Error: {tmp_path} is a folder." in folder.stderr

@@ -513,6 +513,97 @@ def test_cli_import_and_export(tmp_path):
     assert (tmp_path / "secret_key").exists()  # the instance folder is tmp_path, not cwd
 
 
+def _cli_import(tmp_path: Path, *args: str):
+    env = {"KB_INSTANCE_DIR": str(tmp_path), "KB_DATA_DIR": None, "KB_INDEX_DIR": None}
+    return CliRunner().invoke(
+        kb_main, ["--data-dir", str(tmp_path / "content"), "--index-dir",
+                  str(tmp_path / "index"), "import", *args], env=env)
+
+
+def test_cli_import_that_imports_no_row_is_an_error(tmp_path):
+    store = ContentStore.create(tmp_path / "content", START, "start")
+    head = store.head()
+    header_only = write_csv(tmp_path / "empty.csv", [["Complaint", "Answer"]])
+    result = _cli_import(tmp_path, str(header_only))
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        "Error: empty.csv has a header row but no rows under it, so nothing was imported. "
+        "Add one row per complaint below the header and import it again."]
+
+    refused = write_csv(tmp_path / "refused.csv", [
+        ["Complaint", "Answer"], ["Late parcel", ""], ["", "An answer with no complaint"]])
+    result = _cli_import(tmp_path, str(refused))
+    assert result.exit_code == 1, result.output
+    assert "Imported 0 rows" not in result.output
+    assert "  row 2: the Answer cell is empty (complaint 'Late parcel')" in result.output
+    assert "  row 3: the Complaint cell is empty" in result.output
+    assert result.output.splitlines()[-1] == (
+        "Error: No row of refused.csv could be imported, so the sheet was left as it is. "
+        "Fix the rows listed and import the file again.")
+    assert ContentStore(tmp_path / "content").head() == head
+
+
+CHECKED_ROWS = [
+    ["Complaint", "Answer", "Phone"],
+    ["Parcel late", "We are sorry it is late. It will be with you on Friday.", ""],  # row 2
+    ["Box smashed", "Please calm down. We will send a new one.", ""],                # row 3
+    ["Wrong colour", "Hello {{ custmer_name }}, we will swap it.", ""],              # row 4
+    ["Long call", "We will look into it today.", "- " + "word " * 160],              # row 5
+]
+
+
+def test_import_lists_rows_that_check_calls_errors_and_imports_them(kb, tmp_path):
+    store, sheet, _ = kb
+    sheet.write({"_sheet/placeholders.yml": "customer_name: {label: Customer name}\n"},
+                message="The form's fields", author=IMPORTER)
+    path = write_csv(tmp_path / "team.csv", CHECKED_ROWS)
+
+    report = run_import(sheet, path)
+
+    assert len(report.created) == 4  # imported: nothing here breaks the sheet
+    assert [(f.row, f.title) for f in report.flagged] == [
+        (3, "Box smashed"), (4, "Wrong colour"), (5, "Long call")]
+    box, colour, call = (f.problems for f in report.flagged)
+    assert box == ("tone in the answer: “calm down”: Telling someone to calm down tells them "
+                   "their feelings are wrong. Try: I can hear how frustrating this is. Let's "
+                   "sort it out together.",)
+    assert "“custmer_name” (line 1) is not a known placeholder" in colour[0]
+    assert "spoken-length in the phone" in call[0] and "seconds" in call[0]
+    assert report.summary().endswith(
+        " 3 of them have check errors, listed by row: fix them in kb or in the file "
+        "(kb check lists them until then).")
+    assert report.row_lines()[0].startswith("row 3 (Box smashed): check error: tone in the")
+    # the same file again changes nothing, so nothing new is let in
+    assert run_import(sheet, path).flagged == []
+
+
+def test_cli_import_strict_refuses_a_file_with_check_errors(tmp_path):
+    store = ContentStore.create(tmp_path / "content", START, "start")
+    head = store.head()
+    path = write_csv(tmp_path / "team.csv", CHECKED_ROWS[:3])
+
+    result = _cli_import(tmp_path, "--strict", str(path))
+
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("  row 3 (Box smashed): check error: tone in the answer: "
+                               "“calm down”")
+    assert lines[-1] == ("Error: 1 row of team.csv has check errors (listed by row), so "
+                         "nothing was imported. Fix them and import again, or import without "
+                         "--strict and fix them in kb.")
+    assert ContentStore(tmp_path / "content").head() == head
+
+    result = _cli_import(tmp_path, str(path))  # without --strict: in, and said so
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 rows: 2 new" in result.output and "1 of them has check errors" \
+        in result.output
+    assert "  row 3 (Box smashed): check error: tone in the answer" in result.output
+    assert ContentStore(tmp_path / "content").read("box-smashed.md") is not None
+
+    clean = write_csv(tmp_path / "clean.csv", CHECKED_ROWS[:2])
+    assert _cli_import(tmp_path, "--strict", str(clean)).exit_code == 0
+
+
 def test_cli_import_reports_a_bad_file_without_a_traceback(tmp_path):
     ContentStore.create(tmp_path / "content", START, "start")
     bad = write_csv(tmp_path / "bad.csv", [["Topic", "Notes"], ["a", "b"]])

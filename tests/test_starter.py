@@ -284,3 +284,22 @@ def test_lists_follow_an_edit_that_moves_an_entry_to_another_category(store, ind
                 message="remove", author=ALICE)
     assert index.facets() == {"categories": ["Billing"], "tags": ["billing"]}
     assert index.category_counts() == {"Billing": 1}
+
+
+def test_start_empty_upload_names_rows_with_check_errors(app):
+    admin = _admin(app)
+    token = csrf_from(admin.get("/admin/start").get_data(as_text=True))
+    upload = ("Complaint,Answer\n"
+              "Parcel late,It will be with you on Friday.\n"
+              "Box smashed,Please calm down. We will send a new one.\n"
+              "Rude driver,\n")
+    admin.post("/admin/start", data={
+        "action": "empty", "csrf_token": token,
+        "file": (io.BytesIO(upload.encode()), "team.csv")}, content_type="multipart/form-data")
+
+    page = admin.get("/").get_data(as_text=True)
+    assert "1 of them has check errors" in page
+    assert "Row 3 (Box smashed): check error: tone in the answer: “calm down”" in page
+    assert "Row 4: the Answer cell is empty" in page
+    assert sorted(app.extensions["kb"].store.entry_paths()) == ["box-smashed.md",
+                                                                "parcel-late.md"]

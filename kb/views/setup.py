@@ -12,7 +12,7 @@ from werkzeug.utils import secure_filename
 from kb import starter
 from kb.auth import database, role_required
 from kb.services import services
-from kb.spreadsheet import SpreadsheetError, import_sheet
+from kb.spreadsheet import ImportRefused, ImportReport, SpreadsheetError, import_sheet
 from kb.store import StoreError
 from kb.users import person_of
 
@@ -36,8 +36,16 @@ def _start_empty(upload) -> None:
                               message=f"Start from our own sheet: {name}", replace_all=True)
     starter.record_choice(database(), "replace")
     flash(report.summary())
-    for skip in report.skipped[:20]:
-        flash(f"Row {skip.row}: {skip.reason}", "error")
+    _flash_rows(report)
+
+
+def _flash_rows(report: ImportReport) -> None:
+    lines = report.row_lines()
+    for line in lines[:20]:
+        flash(line[0].upper() + line[1:], "error")
+    if len(lines) > 20:
+        flash(f"… and {len(lines) - 20} more; `kb import FILE` on the server lists them all.",
+              "error")
 
 
 @bp.route("/admin/start", methods=["GET", "POST"])
@@ -61,6 +69,10 @@ def start():
             return redirect(url_for("setup.start"))
         try:
             _start_empty(request.files.get("file"))
+        except ImportRefused as exc:  # it says nothing changed, and the rows say why
+            flash(str(exc), "error")
+            _flash_rows(exc.report)
+            return redirect(url_for("setup.start"))
         except (SpreadsheetError, StoreError) as exc:
             flash(f"{exc} Nothing was changed.", "error")
             return redirect(url_for("setup.start"))
