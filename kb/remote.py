@@ -13,12 +13,15 @@ dulwich's client does the fetching and pushing, so no git binary is needed.
 
 from __future__ import annotations
 
+import fcntl
 import hmac
 import logging
 import os
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +84,22 @@ class Remote:
 
     def fetch(self, store: ContentStore) -> str | None:
         """Bring the remote branch's objects into the clone; return its head (None if empty)."""
+        wanted: list[bytes | None] = []
+
         def wants(refs, depth=None):
             sha = refs.get(store.branch)
+            wanted.append(sha)
             return [sha] if sha and sha not in store.repo.object_store else []
 
         try:
-            result = self.client.fetch(self.path, store.repo, determine_wants=wants)
+            with _fetching(store):
+                result = self.client.fetch(self.path, store.repo, determine_wants=wants)
         except Exception as exc:  # network, protocol, missing repository: all "unreachable"
             raise self._failed(exc) from exc
-        head = result.refs.get(store.branch)
+        # The head whose objects were fetched, not the refs in the answer: from a path
+        # remote dulwich reads those again after copying the objects, so a push landing
+        # in between named a commit this clone does not have (MissingCommitError).
+        head = wanted[-1] if wanted else result.refs.get(store.branch)
         self._reached(head.decode() if head else None)
         return self.head
 
@@ -200,6 +210,20 @@ class Remote:
     def status(self) -> dict:
         return {"url": redact(self.url), "head": self.head, "reachable": self.error is None,
                 "error": self.error, "down_since": self.down_since}
+
+
+@contextmanager
+def _fetching(store: ContentStore) -> Iterator[None]:
+    """One fetch into a clone at a time. A node's processes each follow the remote and
+    would store the same new pack at once; the second then finds the pack's index
+    locked (FileLocked) and took the remote for unreachable, refusing a save. A lock
+    of its own, not the write lock: followers fetch without waiting for saves."""
+    with open(Path(store.repo.controldir()) / "kb-fetch.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _within(store: ContentStore, older: str, newer: str, depth: int = 200) -> bool:
