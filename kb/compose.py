@@ -9,6 +9,11 @@ A placeholder may carry a fallback after a bar, `{{ item | your order }}`: the
 words after the bar are used, as written, when the agent leaves the field empty,
 so that placeholder is never missing. The fallback is plain text, part of the
 same regular expression; nothing in it is evaluated.
+
+A placeholder left empty is never shown with its braces: the email, the phone
+points, the subject and every copy of them show a readable cue in square
+brackets, its label from the sheet ("[Number of days]"), and the email lists it
+as missing, so Copy, "Open in mail app" and "Download .eml" can ask for it.
 """
 
 from __future__ import annotations
@@ -82,15 +87,28 @@ def missing_in(names: list[str], values: dict[str, str], *texts: str) -> list[st
     return [n for n in names if n not in values and n in bare]
 
 
-def fill(text: str, values: dict[str, str], escape=None) -> str:
-    """Replace each placeholder that has a value (or a fallback); leave the others as written."""
+def label_of(name: str, labels: dict[str, str] | None = None) -> str:
+    """What a person calls a placeholder: its label on the sheet, else its name in words."""
+    return ((labels or {}).get(name) or name.replace("_", " ").strip().capitalize()
+            or name)
+
+
+def cue(name: str, labels: dict[str, str] | None = None) -> str:
+    """The readable mark of a value still to fill: "[Number of days]"."""
+    return f"[{label_of(name, labels)}]"
+
+
+def fill(text: str, values: dict[str, str], escape=None,
+         labels: dict[str, str] | None = None) -> str:
+    """Replace each placeholder that has a value (or a fallback); the others become
+    readable cues ("[Order number]") when `labels` is given, else stay as written."""
 
     def repl(match: re.Match) -> str:
         value = values.get(match.group(1))
         if value is None:
             value = match.group(2)
         if not value:
-            return match.group(0)
+            return match.group(0) if labels is None else cue(match.group(1), labels)
         return escape(value) if escape else value
 
     return PLACEHOLDER_RE.sub(repl, text)
@@ -141,9 +159,10 @@ def _marker_tag(text: str) -> str:
             return tag
 
 
-def render_filled(markdown_text: str, values: dict[str, str]) -> Markup:
+def render_filled(markdown_text: str, values: dict[str, str],
+                  labels: dict[str, str] | None = None) -> Markup:
     """Render Markdown with placeholders kept out of the Markdown parser's reach,
-    then put the escaped values (or a flagged placeholder) into the safe HTML."""
+    then put the escaped values (or a flagged, readable cue) into the safe HTML."""
     names: list[tuple[str, str | None]] = []
     # Invisible separators around a per-call tag: Markdown leaves them alone.
     tag = _marker_tag(markdown_text)
@@ -160,16 +179,19 @@ def render_filled(markdown_text: str, values: dict[str, str]) -> Markup:
             return html.escape(values[name])
         if fallback:  # copied as is: the customer sees ordinary words
             return html.escape(fallback)
-        return f'<mark class="missing">{{{{ {html.escape(name)} }}}}</mark>'
+        return (f'<mark class="missing" data-name="{html.escape(name)}">'
+                f'{html.escape(cue(name, labels))}</mark>')
 
     return Markup(re.sub(f"\u2063{tag}-(\\d+)\u2063", show, rendered))
 
 
 def compose(
     entry: Entry, greeting: str, closing: str, values: dict[str, object] | None,
-    defaults: dict[str, str] | None = None,
+    defaults: dict[str, str] | None = None, labels: dict[str, str] | None = None,
 ) -> Email:
-    """Greeting + answer + closing with the values filled in."""
+    """Greeting + answer + closing with the values filled in; `labels`: the sheet's
+    names for its placeholders, for the cues of those still empty."""
+    labels = labels or {}
     filled_values = {k: v for k, v in (defaults or {}).items() if v}
     filled_values.update(clean_values(values))
     parts = [p.strip() for p in (greeting, entry.answer, closing) if p and p.strip()]
@@ -177,20 +199,23 @@ def compose(
     names = placeholders_in(source, entry.title)
     missing = missing_in(names, filled_values, source, entry.title)
     # Markdown's two-space line breaks mean nothing in a pasted plain-text email.
-    text = "\n".join(line.rstrip() for line in fill(source, filled_values).splitlines()) + "\n"
-    subject = one_line(fill(f"Re: {entry.title}", filled_values))
+    text = "\n".join(line.rstrip() for line in
+                     fill(source, filled_values, labels=labels).splitlines()) + "\n"
+    subject = one_line(fill(f"Re: {entry.title}", filled_values, labels=labels))
     return Email(
-        subject=subject, text=text, html=render_filled(source, filled_values),
+        subject=subject, text=text, html=render_filled(source, filled_values, labels),
         missing=missing, placeholders=names,
     )
 
 
 def phone_script(opening: str, entry: Entry, values: dict[str, object] | None,
-                 defaults: dict[str, str] | None = None) -> tuple[Markup, Markup, list[str]]:
-    """The phone opening and the talking points, filled like the email."""
+                 defaults: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+                 ) -> tuple[Markup, Markup, list[str]]:
+    """The phone opening and the talking points, filled like the email: values,
+    defaults and fallbacks spoken, a value still to give as a readable cue."""
     filled_values = {k: v for k, v in (defaults or {}).items() if v}
     filled_values.update(clean_values(values))
     missing = missing_in(placeholders_in(opening, entry.phone), filled_values, opening,
                          entry.phone)
-    return (render_filled(opening, filled_values),
-            render_filled(entry.phone, filled_values), missing)
+    return (render_filled(opening, filled_values, labels),
+            render_filled(entry.phone, filled_values, labels), missing)

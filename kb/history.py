@@ -182,3 +182,34 @@ def entries_older_than(store: ContentStore, moment: dt.datetime, limit: int = 10
         if when(revision_of(entry.commit, None)) <= moment:
             return set(store.entry_paths(entry.commit.id.decode()))
     return set()
+
+
+def change_summary(old: str, new: str, limit: int = 90) -> str:
+    """The change in one line, word by word: "“was sent” → “went out”", "added “today”"."""
+    a, b = (old or "").split(), (new or "").split()
+    changes: list[list[int]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        # two changes a word or two apart read as one: "show colours a little" → "..."
+        if changes and i1 - changes[-1][1] <= 2 and j1 - changes[-1][3] <= 2:
+            changes[-1][1], changes[-1][3] = i2, j2
+        else:
+            changes.append([i1, i2, j1, j2])
+    parts = []
+    for i1, i2, j1, j2 in changes:
+        before, after = " ".join(a[i1:i2]), " ".join(b[j1:j2])
+        op = "replace" if before and after else "insert" if after else "delete"
+        if op == "replace":
+            parts.append(f"“{_clip(before)}” → “{_clip(after)}”")
+        elif op == "insert":
+            parts.append(f"added “{_clip(after)}”")
+        elif op == "delete":
+            parts.append(f"removed “{_clip(before)}”")
+    line = "; ".join(parts)
+    return line if len(line) <= limit else line[:limit - 1].rsplit(" ", 1)[0] + " …"
+
+
+def _clip(text: str, words: int = 8) -> str:
+    cut = text.split()
+    return " ".join(cut[:words]) + (" …" if len(cut) > words else "")

@@ -277,12 +277,14 @@ def preview(name: str, text: str, sheet: Sheet, defaults: dict[str, str],
     if name == "shorthand":
         return Preview("shorthand", entry, shorthand=listing(derived or [], text))
     if name == "phone_opening":
-        opening, points, _ = phone_script(text, entry, values)
+        labels = {n: i["label"] for n, i in placeholders.items()}
+        opening, points, _ = phone_script(text, entry, values, labels=labels)
         return Preview("phone", entry, opening=opening, points=points)
     parts = {p: sheet.part(p) for p in ("greeting", "closing")}
     if name in parts:
         parts[name] = text.strip()
-    email = compose(entry, parts["greeting"], parts["closing"], values)
+    email = compose(entry, parts["greeting"], parts["closing"], values,
+                    labels={n: i["label"] for n, i in placeholders.items()})
     return Preview("email", entry, email=email,
                    placeholders=placeholders if name == "placeholders" else {})
 

@@ -36,6 +36,11 @@ class Services:
         return values
 
 
+    def labels(self) -> dict[str, str]:
+        """The sheet's label for each placeholder it defines ("Number of days")."""
+        return {n: i["label"] for n, i in self.sheet.placeholders().items() if i.get("label")}
+
+
 def services() -> Services:
     return current_app.extensions["kb"]
 

@@ -268,9 +268,15 @@ function initCompose() {
     document.getElementById("opening").innerHTML = data.phone_opening_html;
     document.getElementById("points").innerHTML = data.phone_html;
     mailto.href = data.mailto;
-    missingNames.textContent = data.missing.map(label).join(", ");
+    missingNames.textContent = labels(data).join(", ");
     missingBox.hidden = data.missing.length === 0;
     if (!data.missing.length) anywayButton.hidden = true;
+  }
+
+  // The sheet's labels for the values still to fill ("Order number"), never the
+  // placeholder's machine name.
+  function labels(data) {
+    return data.missing_labels || data.missing.map(label);
   }
 
   async function update() {
@@ -302,11 +308,71 @@ function initCompose() {
   const later = debounce(update, 120);
   form.addEventListener("input", () => { saveDraft(); later(); });
   form.addEventListener("submit", (event) => {
-    // "Download .eml" posts the form to the server, which sends the file back
-    if (event.submitter && event.submitter.id === "eml") return;
+    // "Download .eml" posts the form to the server, which sends the file back, once
+    // every value is there (or the agent chose to download with blanks)
+    if (event.submitter && event.submitter.id === "eml") {
+      if (emlGo) { emlGo = false; return; }
+      event.preventDefault();
+      finish("eml", false);
+      return;
+    }
     event.preventDefault();
     update();
   });
+
+  // One rule for Copy, "Open in mail app" and "Download .eml": with a value still to
+  // fill, each goes to that field and names what is missing; doing it with blanks
+  // (marked [Like this]) is a second, deliberate step.
+  const WITH_BLANKS = {copy: "Copy with blanks", mailto: "Open with blanks", eml: "Download with blanks"};
+  const NOT_YET = {copy: "Not copied yet", mailto: "Not opened yet", eml: "Not downloaded yet"};
+  let blanksFor = "copy";  // what the "… with blanks" button does
+  let emlGo = false;  // the next .eml submit goes to the server
+
+  function refuseWithBlanks(action, data) {
+    status.textContent = NOT_YET[action] + ": fill " + labels(data).join(", ") + ".";
+    blanksFor = action;
+    anywayButton.firstChild.textContent = WITH_BLANKS[action] + " ";
+    anywayButton.hidden = false;
+    const field = form.querySelector(`input[name="${data.missing[0]}"]`) || firstEmpty();
+    if (field) field.focus();
+  }
+
+  // "Open in mail app" and "Download .eml" with the values in the form now.
+  async function finish(action, anyway) {
+    ++latest;
+    let data;
+    try {
+      data = (await composeNow()).data;
+    } catch (err) {
+      status.textContent = err instanceof SessionEnded
+        ? "Your sign-in has ended: sign in again, what you typed is kept."
+        : "The server did not answer. Try again in a moment.";
+      return;
+    }
+    show(null, data);
+    if (data.missing.length && !anyway) { refuseWithBlanks(action, data); return; }
+    anywayButton.hidden = true;
+    const marked = data.missing.length ? " with blanks: replace the [marked] parts before sending." : ".";
+    if (action === "mailto") {
+      status.textContent = "Opened in your mail app" + marked;
+      window.location.href = data.mailto;
+    } else {
+      form.querySelector("input[name=blanks]").value = anyway ? "1" : "";
+      emlGo = true;
+      form.requestSubmit(document.getElementById("eml"));
+      status.textContent = "Downloaded" + marked;
+    }
+  }
+
+  mailto.addEventListener("click", (event) => {
+    event.preventDefault();
+    finish("mailto", false);
+  });
+
+  function withBlanks() {
+    if (blanksFor === "copy") copy(true);
+    else finish(blanksFor, true);
+  }
 
   async function writeClipboard(text, htmlText) {
     if (window.ClipboardItem && navigator.clipboard.write) {
@@ -338,17 +404,14 @@ function initCompose() {
     const {vals, data} = result;
     show(vals, data);
     if (data.missing.length && !anyway) {
-      const names = data.missing.map(label).join(", ");
-      const field = form.querySelector(`input[name="${data.missing[0]}"]`) || firstEmpty();
-      status.textContent = "Not copied yet: fill " + names + ".";
-      anywayButton.hidden = false;
-      if (field) field.focus();
+      refuseWithBlanks("copy", data);
       return;
     }
     try {
       await writeClipboard(data.text, data.html);
       status.textContent = data.missing.length
-        ? "Copied with blanks: replace " + data.missing.join(", ") + " before sending."
+        ? "Copied with blanks: replace " + labels(data).map((n) => "[" + n + "]").join(", ") +
+          " before sending."
         : "Copied. Paste it into your reply.";
       anywayButton.hidden = true;
       sessionStorage.removeItem(draftKey(slug));
@@ -361,7 +424,7 @@ function initCompose() {
     }
   }
   copyButton.addEventListener("click", () => copy(false));
-  anywayButton.addEventListener("click", () => copy(true));
+  anywayButton.addEventListener("click", withBlanks);
 
   const draft = loadDraft(slug);
   if (draft) {

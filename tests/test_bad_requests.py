@@ -170,7 +170,8 @@ def test_a_title_with_a_line_break_makes_a_valid_subject(app, client):
 
     app.extensions["kb"].sheet.write({"two-lines.md": entry_text('"Two\\nlines\\r\\nhere"')},
                                      message="odd title", author=TARA)
-    response = post_form(client, "/e/two-lines/email.eml", {}, page_url="/e/two-lines")
+    response = post_form(client, "/e/two-lines/email.eml", {"blanks": "1"},
+                         page_url="/e/two-lines")
     assert response.status_code == 200
     msg = email.message_from_bytes(response.data, policy=email.policy.default)
     assert msg["Subject"] == "Re: Two lines here"

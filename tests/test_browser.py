@@ -6,6 +6,7 @@ import re
 import shutil
 import threading
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -101,7 +102,7 @@ def test_type_pick_fill_and_copy(page):
     page.click("#copy")
     expect(page.locator("#copy-status")).to_contain_text("Copied")
     copied = clipboard(page)
-    assert copied["text/plain"].startswith("Hello Zoë {{ agent_name }},")
+    assert copied["text/plain"].startswith("Hello Zoë {{ agent_name }},")  # typed: as typed
     assert "Your refund of $25 was sent on 3 May." in copied["text/plain"]
     assert copied["text/plain"].rstrip().endswith("Northwind Home")
     assert "<p>" in copied["text/html"] and "$25" in copied["text/html"]
@@ -115,8 +116,9 @@ def test_eml_download_and_fill_in_keep_the_values_out_of_urls(page, browser, ser
     page.fill("input[name=customer_name]", "Ana Lima")
     page.fill("input[name=amount]", "ORD-77123")
     expect(page.locator("#preview")).to_contain_text("ORD-77123")
+    page.click("#eml")  # the date is still to fill: downloading with blanks is a choice
     with page.expect_download() as download:
-        page.click("#eml")
+        page.click("#copy-anyway")
     text = Path(download.value.path()).read_text()
     assert "Hello Ana Lima," in text and "ORD-77123" in text
     expect(page.locator("#preview")).to_contain_text("ORD-77123")  # still on the page
@@ -150,7 +152,8 @@ def test_copy_with_an_empty_placeholder_goes_to_the_field_first(page):
     # copying with blanks is a deliberate second step
     page.click("#copy-anyway")
     expect(page.locator("#copy-status")).to_contain_text("Copied with blanks")
-    assert "{{ item }}" in clipboard(page)["text/plain"]
+    assert "[Item]" in clipboard(page)["text/plain"]  # a readable cue, never braces
+    assert "{{" not in clipboard(page)["text/plain"]
 
 
 def test_a_placeholder_fallback_fills_an_empty_field(page, app):
@@ -416,6 +419,14 @@ def test_changed_since_you_last_copied_it(page, app):
     page.goto("/e/wrong-colour")
     changed = page.locator("#changed")
     expect(changed).to_contain_text("Changed since you last copied it")
+    # one line saying what changed, in words; the fields stay where they were
+    expect(changed.locator("summary")).to_contain_text("“show colours a little differently.” → "
+                                                       "“and lighting change how colours look.”")
+    summary = _box(page, "#changed summary")
+    assert summary["height"] < 40, summary
+    assert _box(page, "#compose input[name=customer_name]")["y"] < 300
+    expect(changed.locator("ins").first).not_to_be_visible()
+    changed.locator("summary").click()  # the whole diff, one click away
     expect(changed.locator("ins").first).to_contain_text("lighting")
 
 
@@ -552,8 +563,9 @@ def test_trainer_header_is_tidy(browser, server, width):
     assert scroll_width <= width, "the page scrolls sideways"
     page.keyboard.press("Tab")  # the skip link
     page.keyboard.press("Tab")  # the brand
-    page.keyboard.press("Tab")  # the first nav link
-    expect(page.locator(".top nav a").first).to_be_focused()
+    page.keyboard.press("Tab")  # the first nav link, or on a phone the menu holding them
+    first = ".top nav a" if width > 700 else "#narrow-menu summary"
+    expect(page.locator(first).first).to_be_focused()
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("none", "")
     page.screenshot(path=str(SHOTS / f"header-trainer-{width}.png"))
@@ -890,14 +902,14 @@ def test_list_pages_fit_375_and_the_trainer_menu_holds_the_rest(browser, server,
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{url} is {width}px wide at 375px"
     # the trainer's pages sit under one menu, export included
-    page.click("#trainer-menu summary")
-    menu = page.locator("#trainer-menu .menu-items")
+    page.click("#narrow-menu summary")  # on a phone every link sits behind "Menu"
+    menu = page.locator("#narrow-menu .menu-items")
     expect(menu).to_be_visible()
     for name in ("Gaps", "Usage", "Due for review", "Export (CSV)", "Users"):
         expect(menu.get_by_role("link", name=name)).to_be_visible()
-    assert _inside(_box(page, "#trainer-menu .menu-items"), 375, 812)
+    assert _inside(_box(page, "#narrow-menu .menu-items"), 375, 812)
     with page.expect_download() as download:
-        page.click("#export-csv")
+        page.click("#menu-export-csv")
     assert download.value.suggested_filename.endswith(".csv")
     # My proposals names entries by title
     page.goto("/proposals")
@@ -1022,3 +1034,135 @@ def test_alt_t_goes_back_to_the_words_as_typed(page):
     page.locator("#q").fill("")
     page.locator("#q").press_sequentially("smashd box", delay=20)
     expect(dym).to_contain_text("Showing results for")
+
+
+# -- the phone side and readable blanks (the starter sheet's own entries) ----------------
+
+
+@pytest.fixture
+def starter_page(browser, tmp_path):
+    """An agent on the real starter sheet (46 entries), served by a real server."""
+    from waitress import create_server, wasyncore
+
+    from kb import create_app
+    from kb.users import create_user
+
+    app = create_app({"INSTANCE_DIR": str(tmp_path / "i"), "SEED_DIR": "entries",
+                      "TESTING": True})
+    create_user(app.extensions["kb_db"], "alice", PASSWORD, role="agent",
+                display_name="Alice Example")
+    srv = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    slugs = [e.slug for e in app.extensions["kb"].sheet.entries()[0] if e.published]
+    pages = []
+
+    def open_page(width: int, height: int, call_mode: bool):
+        context = browser.new_context(base_url=f"http://127.0.0.1:{srv.effective_port}",
+                                      viewport={"width": width, "height": height})
+        page = context.new_page()
+        sign_in(page, "alice")
+        page.evaluate(f"localStorage.setItem('kb.callMode', '{'1' if call_mode else ''}')")
+        pages.append(context)
+        return page
+
+    yield open_page, slugs
+    for context in pages:
+        context.close()
+    srv.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    srv.trigger.pull_trigger(lambda: wasyncore.close_all(srv._map))
+    thread.join(timeout=5)
+    app.extensions["kb"].index.close()
+
+
+MEASURE = """() => {
+  const box = (id) => document.getElementById(id).getBoundingClientRect();
+  const text = (id) => document.getElementById(id).innerText;
+  const spoken = text('opening') + text('points');
+  return {points: box('points').bottom + scrollY, email: box('preview').bottom + scrollY,
+          braces: /[{][{]|[}][}]/.test(spoken + document.getElementById('preview').innerText),
+          cues: document.querySelectorAll('#points mark.missing').length};
+}"""
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (375, 812)])
+def test_every_starter_entry_s_phone_points_fit_the_first_screen(starter_page, width, height):
+    open_page, slugs = starter_page
+    page = open_page(width, height, call_mode=True)
+    past, braces, cues = [], [], 0
+    for slug in slugs:
+        page.goto(f"/e/{slug}")
+        seen = page.evaluate(MEASURE)
+        if seen["points"] > height:
+            past.append(slug)
+        if seen["braces"]:
+            braces.append(slug)
+        cues += seen["cues"]
+    assert past == [], f"talking points run past the first screen at {width}px: {past}"
+    assert braces == [], f"raw {{{{ }}}} shown in: {braces}"
+    assert cues > 0  # unfilled values are there, shown as readable cues
+
+
+def test_every_starter_email_ends_above_the_fold_at_1280(starter_page):
+    open_page, slugs = starter_page
+    page = open_page(1280, 800, call_mode=False)
+    below = []
+    for slug in slugs:
+        page.goto(f"/e/{slug}")
+        if page.evaluate(MEASURE)["email"] > 800:
+            below.append(slug)
+    assert below == [], f"the email's closing is below the fold at 1280x800: {below}"
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_the_phone_view_is_one_key_or_tap_away(starter_page, width):
+    open_page, _ = starter_page
+    page = open_page(width, 812, call_mode=False)
+    page.goto("/e/refund-status")
+    keys_ready(page)
+    toggle = page.locator("#call-toggle")
+    assert _inside(_box(page, "#call-toggle"), width, 812)
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    points = _box(page, "#points")
+    assert points["y"] + points["height"] <= 812, points
+    # a value still to give is a readable cue mid-sentence, never braces
+    expect(page.locator("#points mark.missing").first).to_have_text("[Number of days]")
+    page.fill("input[name=days]", "7")
+    expect(page.locator("#points")).to_contain_text("banks take up to 7 business days")
+
+
+def test_copy_mail_app_and_eml_follow_one_rule_for_blanks(page, server):
+    page.goto("/e/item-arrived-damaged")
+    keys_ready(page)
+    page.fill("input[name=customer_name]", "Ana")
+    status, anyway = page.locator("#copy-status"), page.locator("#copy-anyway")
+    # Open in mail app: refused like Copy, the missing values named by their labels
+    page.click("#mailto")
+    expect(status).to_contain_text("Not opened yet: fill Item, Order number")
+    expect(page.locator("input[name=item]")).to_be_focused()
+    expect(anyway).to_contain_text("Open with blanks")
+    assert page.url.endswith("/e/item-arrived-damaged")
+    # Download .eml: the same
+    page.click("#eml")
+    expect(status).to_contain_text("Not downloaded yet: fill Item, Order number")
+    expect(anyway).to_contain_text("Download with blanks")
+    with page.expect_download() as download:
+        anyway.click()
+    text = Path(download.value.path()).read_text()
+    assert "Hello Ana," in text and "[Order number]" in text and "{{" not in text
+    # Copy: the same rule, and with blanks the cues are readable
+    page.click("#copy")
+    expect(status).to_contain_text("Not copied yet: fill Item, Order number")
+    expect(anyway).to_contain_text("Copy with blanks")
+    anyway.click()
+    expect(status).to_contain_text("Copied with blanks: replace [Item], [Order number]")
+    copied = clipboard(page)["text/plain"]
+    assert "[Item]" in copied and "{{" not in copied and "order_number" not in copied
+    # every value given: the mail app opens with the finished email
+    page.fill("input[name=item]", "lamp")
+    page.fill("input[name=order_number]", "NW-1")
+    page.click("#mailto")
+    expect(status).to_have_text("Opened in your mail app.")
+    href = page.locator("#mailto").get_attribute("href")
+    assert "NW-1" in unquote(href) and "[" not in unquote(href) and "{{" not in unquote(href)

@@ -43,7 +43,21 @@ def test_html_in_values_is_escaped():
 def test_missing_placeholders_are_listed_and_flagged():
     mail = compose(ENTRY, GREETING, CLOSING, {"customer_name": "Ana"})
     assert mail.missing == ["order_number", "agent_name", "company_name"]
-    assert '<mark class="missing">{{ order_number }}</mark>' in mail.html
+    assert ('<mark class="missing" data-name="order_number">[Order number]</mark>'
+            in mail.html)
+    assert "{{" not in mail.text + mail.html + mail.subject  # never braces before people
+    assert "Your order [Order number] is" in mail.text
+
+
+def test_cues_use_the_sheets_labels():
+    mail = compose(ENTRY, GREETING, CLOSING, {}, labels={"order_number": "Order no. (8 digits)",
+                                                         "customer_name": "Customer's name"})
+    assert mail.text.startswith("Hello [Customer's name],")
+    assert "Your order [Order no. (8 digits)] is" in mail.text
+    assert "[Order no. (8 digits)]</mark>" in mail.html  # escaped like any text
+    assert "Customer&#x27;s name" in mail.html or "Customer&#39;s name" in mail.html
+    _, points, _ = phone_script("", ENTRY, {}, labels={"customer_name": "Customer's name"})
+    assert "Sorry, <mark" in points and "[Customer&#x27;s name]" in points and "{{" not in points
 
 
 def test_defaults_fill_in_and_values_win():
@@ -65,7 +79,7 @@ def test_entry_markup_is_sanitised():
 def test_plain_text_has_no_trailing_spaces():
     mail = compose(ENTRY, GREETING, CLOSING, {"agent_name": "Sam"})
     assert all(line == line.rstrip() for line in mail.text.splitlines())
-    assert "Sam\n{{ company_name }}" in mail.text
+    assert "Sam\n[Company name]" in mail.text
 
 
 def test_eml_is_a_multipart_draft():
@@ -89,7 +103,8 @@ def test_mailto_carries_subject_and_body():
 def test_phone_script_fills_the_agent_name():
     opening, points, missing = phone_script("This is {{ agent_name }}.", ENTRY,
                                             {"agent_name": "Sam"})
-    assert "This is Sam." in opening and "{{ customer_name }}" in points
+    assert "This is Sam." in opening and "[Customer name]" in points
+    assert "{{" not in points
     assert missing == ["customer_name"]
 
 
@@ -103,7 +118,7 @@ def test_text_holding_the_old_internal_marker_renders_as_written():
     assert f"see {marker} and" in mail.text and "Hi Ana," in mail.text
     assert f"see {marker} and" in mail.html and "Hi Ana," in mail.html
     opening, points, _ = phone_script("Hi {{ customer_name }}", entry, {})
-    assert marker in points and '<mark class="missing">{{ customer_name }}</mark>' in opening
+    assert marker in points and '[Customer name]</mark>' in opening
 
 
 def test_a_fallback_fills_an_empty_placeholder_as_plain_text():
@@ -111,7 +126,7 @@ def test_a_fallback_fills_an_empty_placeholder_as_plain_text():
                   "Your {{ item | order }} is late; {{ item }} again.\n")
     mail = compose(entry, "Hi {{ customer_name | there }},", "", {})
     assert mail.text.startswith("Hi there,")
-    assert "Your order is late" in mail.text and "{{ item }} again" in mail.text
+    assert "Your order is late" in mail.text and "[Item] again" in mail.text
     assert mail.subject == "Re: Late parcel"
     assert mail.missing == ["item"]  # the one bare use of item still needs a value
     filled = compose(entry, "Hi {{ customer_name | there }},", "", {"item": "lamp",

@@ -209,8 +209,8 @@ def test_printable_sheet_of_all_or_one_category(client):
     # an agent fills per customer stay visible and marked
     assert "Thanks for calling Northwind Home, this is Alice Example." in one
     assert "{{ company_name }}" not in one and "{{ agent_name }}" not in one
-    assert '<mark class="missing">{{ customer_name }}</mark>' in one
-    assert '<mark class="missing">{{ amount }}</mark>' in one
+    assert '<mark class="missing" data-name="customer_name">[Customer name]</mark>' in one
+    assert '<mark class="missing" data-name="amount">[Amount]</mark>' in one
 
 
 def test_openapi_document_describes_every_api_route(client, app):

@@ -171,7 +171,7 @@ def test_the_json_check_for_live_typing(app, trainer, client):
     assert reply.status_code == 200 and body["errors"] == 1
     assert body["findings"][0]["suggestion"] == "{{ customer_name }}"
     assert "Did you mean customer_name?" in unescape(body["checks_html"])
-    assert '<mark class="missing">{{ customer_nme }}</mark>' in body["preview_html"]
+    assert '<mark class="missing" data-name="customer_nme">[Customer nme]</mark>' in body["preview_html"]
     assert trainer.post("/api/sheet/greeting/check", json={}).status_code == 400
     assert trainer.post("/api/sheet/nothing/check", json={"text": ""}).status_code == 404
     # a form post from another site cannot reach it, and agents may not use it
@@ -207,7 +207,7 @@ def test_typing_a_typo_shows_the_error_and_the_preview_follows(browser, server, 
     checks = page.locator("#part-checks")
     expect(checks).to_contain_text("1 error: fix it before saving.")
     expect(checks).to_contain_text("Did you mean customer_name?")
-    expect(page.locator("#part-email")).to_contain_text("Good day {{ customer_nme }},")
+    expect(page.locator("#part-email")).to_contain_text("Good day [Customer nme],")
     expect(box).to_have_attribute("aria-invalid", "true")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     # saving anyway: refused, the text kept

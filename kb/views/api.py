@@ -11,7 +11,7 @@ from flask_login import current_user
 from kb import proposals as P
 from kb import usage
 from kb.auth import database, role_required
-from kb.compose import compose, phone_script
+from kb.compose import compose, label_of, phone_script
 from kb.db import as_id
 from kb.entry import (
     SLUG_RE,
@@ -136,11 +136,12 @@ def compose_entry(slug: str):
     found = load_entry(slug)
     svc = services()
     email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"), values,
-                    svc.defaults())
+                    svc.defaults(), labels := svc.labels())
     data = email.to_dict()
     data["mailto"] = email.mailto()
+    data["missing_labels"] = [label_of(n, labels) for n in email.missing]
     opening, points, _ = phone_script(svc.sheet.part("phone_opening"), found, values,
-                                      svc.defaults())
+                                      svc.defaults(), labels)
     data["phone_opening_html"], data["phone_html"] = str(opening), str(points)
     return jsonify(data)
 

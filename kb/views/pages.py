@@ -17,10 +17,17 @@ from flask_login import current_user
 
 from kb import phrasings, starter, usage
 from kb.auth import database, role_required
-from kb.compose import PLACEHOLDER_NAME, compose, fallbacks_in, phone_script, placeholders_in
+from kb.compose import (
+    PLACEHOLDER_NAME,
+    compose,
+    fallbacks_in,
+    label_of,
+    phone_script,
+    placeholders_in,
+)
 from kb.db import as_id
 from kb.entry import EntryError, entry_overdue
-from kb.history import side_by_side
+from kb.history import change_summary, side_by_side
 from kb.render import to_html
 from kb.services import services
 from kb.views.common import load_entry, search_as, unless_down
@@ -38,7 +45,7 @@ def _values() -> dict[str, str]:
     if request.method != "POST":
         return {}
     return {k: v for k, v in request.form.items()
-            if v and PLACEHOLDER_NAME.fullmatch(k) and k not in ("csrf_token", "to")}
+            if v and PLACEHOLDER_NAME.fullmatch(k) and k not in ("csrf_token", "to", "blanks")}
 
 
 def _titles(slugs: list[str]) -> list[dict]:
@@ -130,9 +137,9 @@ def entry(slug: str):
     found = load_entry(slug)
     values = _values()
     email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"), values,
-                    svc.defaults())
+                    svc.defaults(), svc.labels())
     opening, points, _ = phone_script(svc.sheet.part("phone_opening"), found, values,
-                                      svc.defaults())
+                                      svc.defaults(), svc.labels())
     overdue = entry_overdue(found)
     db = database()
     sid = as_id(request.args.get("sid"))
@@ -146,7 +153,7 @@ def entry(slug: str):
         query=request.args.get("q", ""), search_id=sid or "",
         changed=unless_down(None, _changed_since_copied, found),
         favourite=slug in unless_down([], usage.favourites, db, current_user.id),
-        learned=learned,
+        learned=learned, missing_labels=[label_of(n, svc.labels()) for n in email.missing],
     )
 
 
@@ -163,7 +170,7 @@ def _changed_since_copied(entry):
     after = entry.answer + "\nOn the phone:\n" + entry.phone
     if before == after:
         return None
-    return side_by_side(before, after)
+    return {"rows": side_by_side(before, after), "summary": change_summary(before, after)}
 
 
 @bp.post("/e/<slug>/email.eml")
@@ -177,7 +184,11 @@ def eml(slug: str):
         abort(400, description="The To address cannot contain a line break. Type one "
                                "address, or leave it empty and fill it in your mail program.")
     email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"), _values(),
-                    svc.defaults())
+                    svc.defaults(), svc.labels())
+    if email.missing and request.form.get("blanks") != "1":  # the rule Copy follows
+        names = ", ".join(label_of(n, svc.labels()) for n in email.missing)
+        abort(422, description=f"Not downloaded: fill {names} on the entry page first, "
+                               "or choose “Download with blanks” there.")
     return Response(
         email.to_eml(to=to), mimetype="message/rfc822",
         headers={"Content-Disposition": f'attachment; filename="{found.slug}.eml"'},

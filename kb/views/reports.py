@@ -186,8 +186,10 @@ def printable():
     sheet = svc.sheet
     values = svc.defaults()  # company name and the printing agent's own name
 
-    def render(text: str):  # other placeholders stay visible, marked as blanks to fill
-        return render_filled(text, values)
+    labels = svc.labels()
+
+    def render(text: str):  # other placeholders: readable cues, blanks to fill by hand
+        return render_filled(text, values, labels)
 
     return render_template(
         "print.html", entries=chosen, category=category, tag=tag, categories=categories,
