@@ -94,7 +94,6 @@ def init(ctx: click.Context, empty: bool) -> None:
 
 def _init(svc, db, settings: dict, empty: bool, fresh: bool) -> None:
     from kb import starter
-    from kb.users import ensure_first_admin
 
     if empty and not fresh:
         if starter.own_entries(svc.store, settings["SEED_DIR"]):
@@ -110,9 +109,7 @@ def _init(svc, db, settings: dict, empty: bool, fresh: bool) -> None:
                 "replace them with your own sheet, run `kb import --replace FILE`.")
     if empty:
         starter.record_choice(db, "empty")
-    password = ensure_first_admin(db)
-    if password:
-        click.echo(f"Created the first user: admin / {password}  (one-time password)")
+    _first_admin(db, settings, err=False)
     click.echo(f"Content: {settings['DATA_DIR']} at {svc.store.head()[:7]}")
     click.echo(f"Index:   {settings['INDEX_DIR']} ({svc.index.doc_count()} entries)")
     if svc.index.meaning.available:
@@ -140,28 +137,37 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
           max_connections: int, debug: bool, remote: str | None) -> None:
     """Start the web site (gunicorn processes, waitress, or Flask's dev server with --debug)."""
     from kb.app import create_app
-    from kb.serving import ServeOptions, run
+    from kb.db import Database
+    from kb.serving import ServeOptions, check_address, run
 
+    check_address(host, port)  # a busy port: one line, before any work is done
     if remote:
         ctx.obj["REMOTE"] = remote
     opts = ServeOptions(host, port, workers, threads, max_connections)
-    if debug:
-        app = create_app(ctx.obj)
-        _warn_problems(app.extensions["kb"].index)
-        app.run(host=host, port=port, debug=True, use_reloader=False)
-        return
+    settings = _settings(ctx)
+    # Here, before any server process: only one may create the first admin, and what is
+    # to be said about it is said once.
+    db = Database(settings["DATABASE_URL"])
+    _first_admin(db, settings, err=True)
+    db.dispose()
     make_app = partial(create_app, ctx.obj)
-    if opts.server == "gunicorn":
-        # Once, before the workers start: each then opens an index that is
-        # already caught up, and only one of them could create the first admin.
-        _prepare(_settings(ctx))
+    if opts.server == "gunicorn" and not debug:
+        # Once, before the workers start: each then opens an index that is already
+        # caught up.
+        _prepare(settings)
     else:
         app = create_app(ctx.obj)
         _warn_problems(app.extensions["kb"].index)
         make_app = partial(lambda built: built, app)
-    click.echo(f"kb is running at http://{host}:{port}/  ({opts.describe()}; Ctrl+C to stop)",
-               err=True)
-    run(make_app, opts)
+    if debug:
+        app.run(host=host, port=port, debug=True, use_reloader=False)
+        return
+
+    def announce() -> None:
+        click.echo(f"kb is running at http://{host}:{port}/  ({opts.describe()}; Ctrl+C to "
+                   "stop)", err=True)
+
+    run(make_app, opts, on_listening=announce)
 
 
 def _warn_problems(index) -> None:
@@ -169,19 +175,26 @@ def _warn_problems(index) -> None:
         click.echo(f"warning: {problem}", err=True)
 
 
+def _first_admin(db, settings: dict, err: bool) -> None:
+    """Create the first admin and print its one-time password; on a later start, while no
+    admin has signed in, say how to get a new one (only its hash is kept)."""
+    from kb.users import admins_not_signed_in, ensure_first_admin, first_sign_in_note
+
+    password = ensure_first_admin(db)
+    if password:
+        click.echo(f"Created the first user: admin / {password}  (one-time password)", err=err)
+        return
+    for admin in admins_not_signed_in(db):
+        click.echo(f"note: {first_sign_in_note(admin, settings['ONE_TIME_PASSWORD_HOURS'])}",
+                   err=err)
+
+
 def _prepare(settings: dict) -> None:
-    from kb.db import Database
     from kb.services import open_services
-    from kb.users import ensure_first_admin
 
     svc = open_services(settings, _bar("Indexing"))
     _warn_problems(svc.index)
     svc.index.close()
-    db = Database(settings["DATABASE_URL"])
-    password = ensure_first_admin(db)
-    db.dispose()
-    if password:
-        click.echo(f"Created the first user: admin / {password}  (one-time password)", err=True)
 
 
 @main.command()

@@ -12,14 +12,19 @@ SQLite database (WAL mode).
 
 from __future__ import annotations
 
+import errno
 import importlib.util
+import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask
+
+from kb.errors import KbError
 
 DEFAULT_THREADS = 8
 # Slow and idle connections cost a socket each, never a thread (kb/worker.py), so a
@@ -63,6 +68,63 @@ class ServeOptions:
                     f"{self.max_connections} open connections per process")
         return (f"waitress, 1 process × {self.threads} threads, up to "
                 f"{self.max_connections} open connections")
+
+
+class ServeError(KbError):
+    """The server cannot listen where it was asked to; the message says what to try."""
+
+
+_ANY_ADDRESS = ("", "0.0.0.0", "::")
+
+
+def _bind(host: str, port: int) -> None:
+    """Bind (and let go of) the address the way the servers will; OSError if it cannot be."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, kind, proto) as sock:
+        if sys.platform != "win32":  # as gunicorn and waitress do; on Windows it means sharing
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+
+
+def _free_port_after(host: str, port: int) -> int | None:
+    for candidate in range(port + 1, min(port + 20, 65535) + 1):
+        try:
+            _bind(host, candidate)
+            return candidate
+        except OSError:
+            continue
+    return None
+
+
+def bind_problem(exc: OSError, host: str, port: int) -> str:
+    """What a failed bind means for the person starting kb, and what to try."""
+    if exc.errno == errno.EADDRINUSE:
+        where = "on this machine" if host in _ANY_ADDRESS else f"on {host}"
+        free = _free_port_after(host, port)
+        option = f"--port {free}" if free else "another --port"
+        return (f"port {port} is in use {where} (another program, or kb already running, "
+                f"listens there); try {option}")
+    if exc.errno == errno.EACCES:
+        return (f"port {port} may only be opened by an administrator here; try --port 8000 "
+                "(any port above 1023)")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (f"{host} is not an address of this machine; try --host 127.0.0.1 (this "
+                "machine only) or --host 0.0.0.0 (every network it is on)")
+    return f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --host or --port"
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse at once, with what to try, an address the server could not listen on:
+    before the index, the first admin or the workers are prepared for nothing."""
+    try:
+        _bind(host, port)
+    except socket.gaierror:
+        raise ServeError(f"{host} is not a name or address of this machine; try --host "
+                         "127.0.0.1 (this machine only) or --host 0.0.0.0 (every network it "
+                         "is on)") from None
+    except OSError as exc:
+        raise ServeError(bind_problem(exc, host, port)) from None
 
 
 def gunicorn_available() -> bool:
@@ -124,14 +186,18 @@ def _worker_exit(_server, worker) -> None:
         shutdown(app)
 
 
-def gunicorn_application(make_app: Callable[[], Flask], opts: ServeOptions):
-    """A gunicorn application that builds the app in each worker, after the fork."""
+def gunicorn_application(make_app: Callable[[], Flask], opts: ServeOptions,
+                         on_listening: Callable[[], None] | None = None):
+    """A gunicorn application that builds the app in each worker, after the fork;
+    `on_listening` is called once its sockets listen."""
     from gunicorn.app.base import BaseApplication
 
     class KbApplication(BaseApplication):
         def load_config(self) -> None:
             for key, value in gunicorn_config(opts).items():
                 self.cfg.set(key, value)
+            if on_listening is not None:
+                self.cfg.set("when_ready", lambda _arbiter: on_listening())
 
         def load(self) -> Flask:
             return make_app()
@@ -156,19 +222,27 @@ def allow_open_files(opts: ServeOptions) -> None:
             pass
 
 
-def run(make_app: Callable[[], Flask], opts: ServeOptions) -> None:
-    """Serve until stopped (Ctrl+C or SIGTERM); the usage log is written on the way out."""
+def run(make_app: Callable[[], Flask], opts: ServeOptions,
+        on_listening: Callable[[], None] = lambda: None) -> None:
+    """Serve until stopped (Ctrl+C or SIGTERM); the usage log is written on the way out.
+    `on_listening` is called once the server's socket listens, not before."""
     allow_open_files(opts)
     if opts.server == "gunicorn":
-        gunicorn_application(make_app, opts).run()
+        gunicorn_application(make_app, opts, on_listening).run()
         return
-    from waitress import serve
+    from waitress import create_server
 
     app = make_app()
     # SIGTERM (a service manager's stop) ends like Ctrl+C: through `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    logging.basicConfig()  # waitress's warnings reach stderr, as its serve() arranges
     try:
-        serve(app, **waitress_config(opts))
+        try:
+            server = create_server(app, **waitress_config(opts))  # binds and listens
+        except OSError as exc:  # taken since check_address looked
+            raise ServeError(bind_problem(exc, opts.host, opts.port)) from None
+        on_listening()
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:

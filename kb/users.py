@@ -285,3 +285,26 @@ def ensure_first_admin(db: Database) -> str | None:
     password = new_password()
     create_user(db, "admin", password, role="admin", display_name="Admin", must_change=True)
     return password
+
+
+def admins_not_signed_in(db: Database) -> list[User]:
+    """While no admin has a password of their own, the admins still holding a one-time
+    password (usually the first start's `admin`): nobody can run the site until one of
+    them signs in. Only hashes are stored, so the password itself cannot be shown again."""
+    with db.session() as s:
+        admins = list(s.scalars(select(User).where(
+            User.role == "admin", User.active.is_(True), User.is_service.is_(False))
+            .order_by(User.username)))
+    if any(not admin.must_change_password for admin in admins):
+        return []
+    return admins
+
+
+def first_sign_in_note(user: User, hours: int) -> str:
+    """What to tell whoever starts kb while `user` still has a one-time password."""
+    reset = f"kb user reset-password {user.username}"
+    if one_time_expired(user, hours):
+        return (f"{user.username}'s one-time password has expired (it lasts {hours} hours), "
+                f"and no admin has signed in yet. For a new one, run: {reset}")
+    return (f"{user.username} has not signed in with its one-time password yet (it was "
+            f"printed when the account was created). If you do not have it, run: {reset}")
