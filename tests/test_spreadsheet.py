@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from openpyxl import Workbook, load_workbook
 
 from kb.cli import main as kb_main
+from kb.compose import compose
+from kb.parts import BUILT_IN
 from kb.search import SearchIndex
 from kb.sheet import Sheet
 from kb.spreadsheet import (
@@ -24,8 +28,9 @@ from kb.spreadsheet import (
     read_rows,
     restore_cell,
 )
+from kb.starter import shared_parts
 from kb.store import ConflictError, ContentStore, Person
-from tests.conftest import entry_text
+from tests.conftest import STARTER, entry_text
 
 IMPORTER = Person("Ingrid Importer", "ingrid@example.com")
 START = {
@@ -602,6 +607,43 @@ def test_cli_import_strict_refuses_a_file_with_check_errors(tmp_path):
 
     clean = write_csv(tmp_path / "clean.csv", CHECKED_ROWS[:2])
     assert _cli_import(tmp_path, "--strict", str(clean)).exit_code == 0
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_import_section() -> str:
+    text = README.read_text()
+    return text[text.index("## Import and export"):text.index("## Limits")]
+
+
+def test_the_readme_import_example_goes_in_as_the_readme_says(tmp_path):
+    example = re.search(r"```csv\n(.*?)```", _readme_import_section(), re.S).group(1)
+    path = tmp_path / "example.csv"
+    path.write_text(example)
+    sheet = Sheet(ContentStore.create(tmp_path / "content", shared_parts(STARTER), "start"))
+
+    report = run_import(sheet, path)
+
+    assert report.created == ["parcel-never-arrived"] and report.flagged == []
+    entry = sheet.entry("parcel-never-arrived")
+    # several phrasings and tags in one cell each
+    assert entry.phrasings == ("where is my parcel", "it never came",
+                               "still waiting for my order")
+    assert entry.tags == ("delivery", "lost") and entry.category == "Orders and delivery"
+    # the greeting and the closing come from the sheet, around the answer
+    email = compose(entry, sheet.part("greeting"), sheet.part("closing"),
+                    {"customer_name": "Ana", "agent_name": "Sam"})
+    assert email.text.startswith("Hi Ana,")
+    assert email.text.index("I'm sorry order") < email.text.index("Kind regards,")
+
+
+def test_the_readme_names_the_placeholders_a_new_sheet_knows():
+    sentence = re.search(r"a new sheet, empty or not, knows (.*?)\.\s",
+                         _readme_import_section(), re.S).group(1)
+    named = set(re.findall(r"`(\w+)`", sentence)) - {"KB_COMPANY_NAME"}
+    starter = yaml.safe_load((STARTER / "_sheet" / "placeholders.yml").read_text())
+    assert named == set(starter) | BUILT_IN
 
 
 def test_cli_import_reports_a_bad_file_without_a_traceback(tmp_path):
