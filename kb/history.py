@@ -10,8 +10,17 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
+from kb.entry import EntryError, parse_entry
 from kb.sheet import Sheet
-from kb.store import ContentStore, Person, Revision, StoreError, revision_of
+from kb.store import (
+    ContentStore,
+    Person,
+    Revision,
+    StoreError,
+    is_entry_path,
+    revision_of,
+    slug_of,
+)
 
 
 @dataclass
@@ -213,3 +222,25 @@ def change_summary(old: str, new: str, limit: int = 90) -> str:
 def _clip(text: str, words: int = 8) -> str:
     cut = text.split()
     return " ".join(cut[:words]) + (" …" if len(cut) > words else "")
+
+
+def readable(path: str, text: str) -> str:
+    """An entry file as a trainer reads it, for diffs: labelled fields, then the email
+    answer and the phone points; no YAML. Any other file, or an entry file that
+    cannot be read, as written."""
+    if not text or not is_entry_path(path):
+        return text
+    try:
+        e = parse_entry(slug_of(path), text)
+    except EntryError:
+        return text
+    lines = [f"Title: {e.title}", f"Category: {e.category or '(none)'}",
+             f"Tags: {', '.join(e.tags) or '(none)'}"]
+    lines += [f"Customers say: {p}" for p in e.phrasings] or ["Customers say: (none)"]
+    every = f"{e.review_every_days} days" if e.review_every_days else "(not set)"
+    lines += [f"Status: {e.status}", f"Owner: {e.owner or '(none)'}", f"Review every: {every}",
+              f"Last reviewed: {e.last_reviewed.isoformat() if e.last_reviewed else 'never'}"]
+    lines += [f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in sorted(e.extra.items())]
+    lines += ["", "Email answer:", *e.answer.strip().splitlines(), "",
+              "On the phone:", *e.phone.strip().splitlines()]
+    return "\n".join(lines) + "\n"

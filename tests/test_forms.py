@@ -65,7 +65,8 @@ def test_preview_is_sanitised_and_shows_placeholders_as_the_entry_page_does(clie
     data = response.get_json()
     assert "<script" not in data["answer_html"] and "alert(1)" not in data["answer_html"]
     assert "<strong>sorry</strong>" in data["answer_html"]
-    assert '<mark class="missing" data-name="customer_name">[Customer name]</mark>' in data["answer_html"]
+    cue = '<mark class="missing" data-name="customer_name">[Customer name]</mark>'
+    assert cue in data["answer_html"]
     assert "<img" not in data["phone_html"] and "onerror" not in data["phone_html"]
     assert data["findings"] == [] and data["errors"] == 0
 

@@ -113,8 +113,9 @@ CASES = [
     # pages for agents
     Case("pages.search", "GET", "/?q=refund", 200),
     Case("pages.entry", "GET", "/e/refund-status", 200),
-    Case("pages.entry", "POST", "/e/refund-status", 200, form={"customer_name": "Ana", "blanks": "1"}),
-    Case("pages.eml", "POST", "/e/refund-status/email.eml", 200, form={"customer_name": "Ana", "blanks": "1"}),
+    Case("pages.entry", "POST", "/e/refund-status", 200, form={"customer_name": "Ana"}),
+    Case("pages.eml", "POST", "/e/refund-status/email.eml", 200,
+         form={"customer_name": "Ana", "blanks": "1"}),
     # signing in and out, profile, users
     Case("auth.login", "GET", "/login", 200),
     Case("health.healthz", "GET", "/healthz", 200),

@@ -171,7 +171,8 @@ def test_the_json_check_for_live_typing(app, trainer, client):
     assert reply.status_code == 200 and body["errors"] == 1
     assert body["findings"][0]["suggestion"] == "{{ customer_name }}"
     assert "Did you mean customer_name?" in unescape(body["checks_html"])
-    assert '<mark class="missing" data-name="customer_nme">[Customer nme]</mark>' in body["preview_html"]
+    cue = '<mark class="missing" data-name="customer_nme">[Customer nme]</mark>'
+    assert cue in body["preview_html"]
     assert trainer.post("/api/sheet/greeting/check", json={}).status_code == 400
     assert trainer.post("/api/sheet/nothing/check", json={"text": ""}).status_code == 404
     # a form post from another site cannot reach it, and agents may not use it

@@ -28,7 +28,7 @@ from kb.entry import (
     slugify,
     update_text,
 )
-from kb.history import compact, merge3, restore, side_by_side, text_at
+from kb.history import compact, merge3, readable, restore, side_by_side, text_at
 from kb.parts import FILES, check_part, errors_in, preview
 from kb.preview import TooLong, new_errors
 from kb.services import services
@@ -102,9 +102,20 @@ def _known_path(path: str) -> str:
 
 
 def _label(path: str) -> str:
+    """What a person calls the file: a shared part's name, an entry's title (as last
+    written, for an entry deleted since), never its file name when avoidable."""
     for name, part in FILES.items():
         if part == path:
             return name.replace("_", " ").capitalize()
+    if is_entry_path(path):
+        store = services().store
+        for revision in store.history(path, limit=20):
+            if revision.version:
+                try:
+                    return parse_entry(slug_of(path), text_at(services().sheet, path,
+                                                              revision.version)).title
+                except (EntryError, StoreError):
+                    continue
     return slug_of(path)
 
 
@@ -206,7 +217,7 @@ def resubmit(pid: int):
 @role_required("trainer")
 def queue():
     sheet = services().sheet
-    items = [(p, P.is_stale(sheet, p)) for p in P.queue(database())]
+    items = [(p, P.is_stale(sheet, p), P.title_of(p)) for p in P.queue(database())]
     return render_template("review_queue.html", items=items)
 
 
@@ -269,9 +280,12 @@ def review(pid: int):
         raw_open=proposed is None or raw != proposal.text,
         comment=request.form.get("comment", ""),
         stale=stale, current_version=current_version,
-        diff=compact(side_by_side(current_text if not stale else base_text, proposal.text)),
-        their_diff=side_by_side(base_text, current_text) if stale else None,
-        mine_vs_current=side_by_side(current_text, proposal.text) if stale else None,
+        diff=compact(side_by_side(readable(path, current_text if not stale else base_text),
+                                  readable(path, proposal.text))),
+        their_diff=side_by_side(readable(path, base_text),
+                                readable(path, current_text)) if stale else None,
+        mine_vs_current=side_by_side(readable(path, current_text),
+                                     readable(path, proposal.text)) if stale else None,
     )
 
 
@@ -355,10 +369,11 @@ def _conflict(path: str, exc: ConflictError, mine: str, reason: str):
         current_version=exc.current, reason=reason, latest=history[0] if history else None,
         back_url=url_for("curate.edit", slug=slug_of(path)) if is_entry_path(path)
         else request.path, action=request.path,
-        their_changes=compact(side_by_side(base, theirs)),
-        diff=compact(side_by_side(theirs, mine)),
+        their_changes=compact(side_by_side(readable(path, base), readable(path, theirs))),
+        diff=compact(side_by_side(readable(path, theirs), readable(path, mine))),
         merged=merged, merged_fields=merged_fields,
-        merged_diff=compact(side_by_side(theirs, merged)) if merged is not None else None,
+        merged_diff=compact(side_by_side(readable(path, theirs), readable(path, merged)))
+        if merged is not None else None,
         history=history,
     ), 409
 
@@ -493,8 +508,10 @@ def diff(path: str):
         old, new = text_at(sheet, path, a), text_at(sheet, path, b)
     except StoreError as exc:
         abort(404, description=str(exc))
+    made = {r.version: r for r in services().store.history(path, limit=1000) if r.version}
     return render_template("diff.html", path=path, label=_label(path), a=a, b=b,
-                           rows=side_by_side(old, new))
+                           rows=side_by_side(readable(path, old), readable(path, new)),
+                           a_made=made.get(a), b_made=made.get(b))
 
 
 @bp.get("/history/<path:path>/at/<version>")
@@ -505,8 +522,10 @@ def version(path: str, version: str):
         text = text_at(services().sheet, path, version)
     except StoreError as exc:
         abort(404, description=str(exc))
+    made = next((r for r in services().store.history(path, limit=1000)
+                 if r.version == version), None)
     return render_template("version.html", path=path, label=_label(path), version=version,
-                           text=text)
+                           text=readable(path, text), made=made)
 
 
 @bp.route("/history/<path:path>/restore", methods=["GET", "POST"])
@@ -524,7 +543,7 @@ def restore_version(path: str):
     except StoreError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"Restored the version {version[:7]} as a new version.")
+        flash("Restored that version as a new version.")
     return redirect(url_for("curate.history", path=path))
 
 
@@ -537,8 +556,8 @@ def _confirm_restore(path: str, version: str):
     current = sheet.store.version_of(path)
     return render_template(
         "restore.html", path=path, label=_label(path), version=version, chosen=chosen,
-        current=current, rows=side_by_side(text_at(sheet, path, current),
-                                           text_at(sheet, path, version)),
+        current=current, rows=side_by_side(readable(path, text_at(sheet, path, current)),
+                                           readable(path, text_at(sheet, path, version))),
         latest=revisions[0] if revisions else None)
 
 
