@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import yaml
@@ -443,3 +444,58 @@ def check_sheet(sheet: Sheet) -> SheetReport:
 
 __all__ = ["EntryError", "Finding", "check_entry", "check_sheet", "load_rules", "reading_level",
            "spoken_seconds", "DEFAULT_RULES_TEXT"]
+
+
+# -- names the sheet already uses ------------------------------------------------------
+
+_NAME_FILLER = {"and", "the", "of", "for", "a", "an", "to", "or"}
+
+
+def _name_words(name: str) -> frozenset[str]:
+    words = re.findall(r"[^\W_]+", name.lower())
+    return frozenset(_singular(w) for w in words if w not in _NAME_FILLER)
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def near_name(new: str, existing: Iterable[str]) -> str | None:
+    """An existing name the new one is probably meant to be: the same words in another
+    order or form ("Payments and billing", "Billing & payments"), or nearly the same
+    letters ("Deliveries", "Delivery")."""
+    if not new.strip():
+        return None
+    words, low = _name_words(new), new.strip().lower()
+    for old in existing:
+        if old.strip().lower() == low:
+            return None  # it is one of them
+    for old in existing:
+        if (words and _name_words(old) == words) or difflib.SequenceMatcher(
+                None, low, old.strip().lower()).ratio() >= 0.88:
+            return old
+    return None
+
+
+def check_names(category: str, tags: Iterable[str], categories: Iterable[str],
+                known_tags: Iterable[str]) -> list[Finding]:
+    """A new category or tag that looks like one the sheet already uses: a warning, so
+    the sheet does not grow two names for one thing."""
+    out = []
+    old = near_name(category, list(categories))
+    if old:
+        out.append(Finding("near-duplicate", "warning",
+                           f"“{category}” is a new category, and the sheet already has "
+                           f"“{old}”: use that one unless they really differ.",
+                           "category", excerpt=category, suggestion=old))
+    known = list(known_tags)
+    for tag in tags:
+        old = near_name(tag, known)
+        if old:
+            out.append(Finding("near-duplicate", "warning",
+                               f"“{tag}” is a new tag, and the sheet already has “{old}”: "
+                               "use that one unless they really differ.",
+                               "tags", excerpt=tag, suggestion=old))
+    return out

@@ -7,12 +7,13 @@ itself (after a submit, or without JavaScript), so both say the same thing.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 
 from markupsafe import Markup
 
-from kb.checks import Finding, Rules, check_entry
+from kb.checks import Finding, Rules, check_entry, check_names
 from kb.compose import render_filled
 from kb.entry import MAX_ENTRY_BYTES, Entry
 
@@ -42,9 +43,11 @@ class TooLong(ValueError):
 
 
 def preview_fields(fields: dict[str, str], rules: Rules | None,
-                   known: set[str] | None) -> Preview:
+                   known: set[str] | None, names: dict[str, list[str]] | None = None,
+                   ) -> Preview:
     """The preview for a form's title, answer and phone. Nothing is required here:
-    a half-typed form is previewed as it stands."""
+    a half-typed form is previewed as it stands. `names`: the sheet's categories and
+    tags, to warn of a new one that looks like one of them."""
     title, answer, phone = (str(fields.get(k) or "").replace("\r\n", "\n")
                             for k in ("title", "answer", "phone"))
     if len((title + answer + phone).encode("utf-8", "replace")) > MAX_ENTRY_BYTES:
@@ -53,8 +56,13 @@ def preview_fields(fields: dict[str, str], rules: Rules | None,
     entry = Entry(slug="preview", title=title.strip(), answer=answer.strip() + "\n",
                   phone=phone.strip() + "\n" if phone.strip() else "")
     # placeholders stay visible and marked, as on the entry page before anything is filled in
-    return Preview(render_filled(entry.answer, {}), render_filled(entry.phone, {}),
-                   check_entry(entry, rules, known))
+    findings = check_entry(entry, rules, known)
+    if names is not None:
+        tags = [t.strip().lower() for t in re.split(r"[,;]", str(fields.get("tags") or ""))]
+        findings += check_names(str(fields.get("category") or "").strip(),
+                                [t for t in tags if t], names.get("categories", []),
+                                names.get("tags", []))
+    return Preview(render_filled(entry.answer, {}), render_filled(entry.phone, {}), findings)
 
 
 def _key(f: Finding) -> tuple:

@@ -674,7 +674,7 @@ function initEntryPreview(form, pane) {
   async function update() {
     const mine = ++asked;
     const body = {};
-    for (const name of ["title", "answer", "phone"]) {
+    for (const name of ["title", "answer", "phone", "category", "tags"]) {
       if (form.elements[name]) body[name] = form.elements[name].value;
     }
     let response;
@@ -700,7 +700,9 @@ function initEntryPreview(form, pane) {
   }
   const later = debounce(update, 300);
   form.addEventListener("input", (event) => {
-    if (["title", "answer", "phone"].includes(event.target.name)) later();
+    // the tag chips tell the form itself
+    if (["title", "answer", "phone", "category", "tags"].includes(event.target.name) ||
+        event.target === form) later();
   });
   form.addEventListener("kb:restored", update);
 }

@@ -612,3 +612,57 @@ def test_an_expired_form_token_keeps_the_trainers_text(app, trainer):
     assert trainer.post("/e/refund-status/edit", data=kept).status_code == 302
     assert app.extensions["kb"].sheet.entry("refund-status").answer == \
         "Kept <b>answer</b> text.\n"
+
+
+def test_retiring_needs_a_reason_and_a_second_step(app, client, trainer):
+    store = app.extensions["kb"].store
+    before = store.head()
+    page = trainer.get("/history/wrong-colour.md").get_data(as_text=True)
+    # the button sits behind "Retire this entry…", its reason field required
+    retire = page.split('<details id="retire"')[1].split("</details>")[0]
+    assert "Retire this entry…" in retire and re.search(r'<input name="reason" required', retire)
+    for empty in ("", "   "):
+        response = trainer.post("/e/wrong-colour/status", data={
+            "status": "retired", "reason": empty,
+            "base_version": _hidden(page, "base_version"), "csrf_token": csrf_from(page)})
+        assert response.status_code == 302
+        assert store.head() == before  # nothing retired
+        shown = trainer.get(response.headers["Location"]).get_data(as_text=True)
+        assert "Not retired: say why" in shown
+    assert "wrong-colour" in _slugs(client, "the shade is off")
+    response = trainer.post("/api/entries/wrong-colour/retire", json={})
+    assert response.status_code == 422 and "reason" in response.get_json()["message"]
+    assert store.head() == before
+    # a retired entry's page offers only to bring it back
+    assert trainer.post("/api/entries/wrong-colour/retire",
+                        json={"reason": "Range gone"}).status_code == 200
+    page = trainer.get("/history/wrong-colour.md").get_data(as_text=True)
+    assert 'id="unretire"' in page and 'id="retire"' not in page
+
+
+def test_a_new_category_like_an_existing_one_warns_the_trainer(app, client, trainer):
+    # the form's live checks: the same words in another order, or nearly the same letters
+    for typed, meant in (("Refunds and returns", "Returns and refunds"),
+                         ("orders & deliveries", "Orders and delivery")):
+        found = trainer.post("/api/preview-entry", json={
+            "title": "Box lost", "answer": "We are on it.", "category": typed,
+            "tags": "refunds, new-tag"}).get_json()
+        near = [f for f in found["findings"] if f["check"] == "near-duplicate"]
+        assert [(f["field"], f["suggestion"]) for f in near] == [
+            ("category", meant), ("tags", "refund")], near
+        assert all(f["level"] == "warning" for f in near)
+    same = trainer.post("/api/preview-entry", json={
+        "title": "Box lost", "answer": "We are on it.", "category": "Returns and refunds",
+        "tags": "refund, gift wrap"}).get_json()
+    assert not [f for f in same["findings"] if f["check"] == "near-duplicate"]
+    # and on the review page of a proposal that brings one
+    db, sheet = app.extensions["kb_db"], app.extensions["kb"].sheet
+    from kb import proposals as P
+    from kb.users import get_user
+
+    new = P.create(db, sheet, get_user(db, "alice"), "box-lost",
+                   entry_text("Box lost", category="Refunds & returns"), "new",
+                   base_version=None, is_new=True)
+    page = trainer.get(f"/review/{new.id}").get_data(as_text=True)
+    assert "is a new category, and the sheet already has “Returns and refunds”" in (
+        html.unescape(page))

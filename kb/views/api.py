@@ -289,8 +289,11 @@ def _set_status(slug: str, status: str):
     found = _current(slug)
     if found is None:
         abort(404, description=f"There is no entry called '{slug}'.")
-    reason = str(body.get("reason") or ("Retire this entry" if status == "retired"
-                                        else "Bring this entry back"))
+    reason = " ".join(str(body.get("reason") or "").split())
+    if status == "retired" and not reason:  # agents lose the entry at once: say why
+        return _error(422, "Say why the entry is retired: send a 'reason' (it goes into "
+                           "the history).")
+    reason = reason or "Bring this entry back"
     commit = services().sheet.save_entry(
         replace(found, status=status), message=reason, author=person_of(current_user),
         based_on=found.version)
@@ -378,7 +381,7 @@ def preview_entry():
     """The edit form's live preview: the answer and talking points as agents will see
     them (sanitised, placeholders marked) and the answer checks, for unsaved text."""
     body = _json_body()
-    fields = {k: _text(body, k) or "" for k in ("title", "answer", "phone")}
+    fields = {k: _text(body, k) or "" for k in ("title", "answer", "phone", "category", "tags")}
     try:
         return jsonify(form_preview(fields).to_dict())
     except TooLong as exc:

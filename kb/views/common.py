@@ -97,7 +97,8 @@ def entry_findings(entry) -> list:
 def form_preview(fields: dict[str, str]) -> Preview:
     """The preview and checks shown beside an entry form, for its fields as sent."""
     sheet = services().sheet
-    return preview_fields(fields, rules_for(sheet), set(sheet.placeholders()) or None)
+    return preview_fields(fields, rules_for(sheet), set(sheet.placeholders()) or None,
+                          services().index.facets())
 
 
 def form_choices() -> dict[str, list[str]]:

@@ -385,8 +385,15 @@ def set_status(slug: str):
     status = request.form.get("status")
     if status not in ("published", "retired"):
         abort(400, description="Status must be published or retired.")
-    reason = request.form.get("reason", "").strip() or (
-        "Retire this entry" if status == "retired" else "Bring this entry back")
+    reason = " ".join(request.form.get("reason", "").split())
+    if status == "retired" and not reason:  # agents lose the entry at once: say why
+        flash("Not retired: say why in a few words (it goes into the history), then "
+              "retire it.", "error")
+        return redirect(url_for("curate.history", path=entry_path(slug)) + "#retire")
+    if status == current.status:
+        flash("It is retired already." if status == "retired" else "It is in the sheet already.")
+        return redirect(url_for("curate.history", path=entry_path(slug)))
+    reason = reason or "Bring this entry back"
     from dataclasses import replace
 
     extra = dict(current.extra)
@@ -494,8 +501,14 @@ def history(path: str):
     store = services().store
     revisions = store.history(path)
     current = store.version_of(path)
+    slug = slug_of(path) if is_entry_path(path) else None
+    try:
+        found = services().sheet.entry(slug) if slug and current else None
+    except EntryError:
+        found = None
     return render_template("history.html", path=path, label=_label(path), revisions=revisions,
-                           current=current, slug=slug_of(path) if is_entry_path(path) else None)
+                           current=current, slug=slug if found is not None else None,
+                           status=found.status if found is not None else None)
 
 
 @bp.get("/history/<path:path>/diff")
