@@ -1,6 +1,7 @@
-"""Notifications: proposers hear what became of their proposals, owners when their
-entries fall due for review. Each is a row people see in the app (a badge and a
-list); with KB_SMTP_URL set it is emailed too, after the row is committed.
+"""Notifications: trainers hear when a proposal waits for review, proposers what
+became of their proposals, owners when their entries fall due for review. Each is a
+row people see in the app (a badge and a list, kept up to date while a page is
+open); with KB_SMTP_URL set it is emailed too, after the row is committed.
 
 The due check runs at start and once a day in every server process, on every
 node; a unique (user, "due:<slug>:<date>") key lets exactly one of them insert
@@ -22,6 +23,7 @@ from kb.entry import EntryError, review_due
 from kb.mail import Mailer
 
 APPROVED, CHANGED, SENT_BACK, REJECTED, DUE = "approved", "changed", "sent_back", "rejected", "due"
+PROPOSED = "proposed"  # to trainers: a proposal is waiting for review
 PAGE = 100  # notifications on the list page
 DUE_PER_RUN = 200  # due entries one owner hears about per check (the rest: next day)
 RETRY = dt.timedelta(minutes=15)  # after a failed due check (database or index away)
@@ -150,6 +152,29 @@ def proposal_reviewed(db: Database, proposal, outcome: str, title: str, reviewer
         raise ValueError(f"unknown outcome {outcome!r}")
     body = f"{body}\n{said}" if said else body
     return notify(db, author, outcome, headline, body, link, mailer=mailer, base_url=base_url)
+
+
+def proposal_arrived(db: Database, proposal, title: str, mailer: Mailer | None = None,
+                     base_url: str = "", again: bool = False) -> int:
+    """Tell every trainer (and admin) but its author that a proposal waits for review;
+    once per proposal and round (`again`: sent again after changes). How many were told."""
+    from kb.users import list_users
+
+    author = proposal.author
+    who = author.name if author is not None else "Someone"
+    headline = (f"{who} sent “{title}” again after changes" if again
+                else f"{who} proposed a new entry: “{title}”" if proposal.is_new
+                else f"{who} proposed a change to “{title}”")
+    body = f"Their reason: “{(proposal.reason or '').strip()}”" if proposal.reason else ""
+    told = 0
+    for user in list_users(db):
+        if not user.active or not user.can("trainer") or user.id == proposal.author_id:
+            continue
+        key = f"proposal:{proposal.id}:{proposal.updated_at.isoformat()}"
+        if notify(db, user, PROPOSED, headline, body, f"/review/{proposal.id}", key=key,
+                  mailer=mailer, base_url=base_url) is not None:
+            told += 1
+    return told
 
 
 # -- entries falling due --------------------------------------------------------------------

@@ -831,7 +831,54 @@ function initMenus() {
   });
 }
 
+// The header's counts follow what happens elsewhere (a proposal arriving, a review):
+// asked for every 20 seconds while the page is in front, and when it comes back to it.
+const COUNT_EVERY_MS = 20000;
+
+function setCount(link, n, what) {
+  if (!link) return;
+  let badge = link.querySelector(".count");
+  if (!n) { if (badge) badge.remove(); return; }
+  if (!badge) {
+    badge = document.createElement("span");
+    badge.className = "count";
+    link.append(" ", badge);
+  }
+  badge.textContent = String(n);
+  badge.setAttribute("aria-label", n + " " + what);
+}
+
+function initLiveCounts() {
+  const link = document.getElementById("nav-notifications");
+  if (!link) return;  // signed out
+  let asking = false;
+  async function refresh() {
+    if (asking || document.visibilityState !== "visible") return;
+    asking = true;
+    try {
+      const response = await fetch("/notifications/count", {headers: {Accept: "application/json"}, redirect: "manual"});
+      if (!response.ok) return;
+      const data = await response.json();
+      setCount(link, data.unread, "unread");
+      setCount(document.getElementById("menu-nav-notifications"), data.unread, "unread");
+      if (data.review !== null) {
+        setCount(document.getElementById("nav-review"), data.review, "waiting");
+        setCount(document.getElementById("menu-nav-review"), data.review, "waiting");
+      }
+      setCount(document.querySelector("#narrow-menu summary"), data.unread + (data.review || 0), "new");
+    } catch (err) {
+      // offline for a moment: the next round asks again
+    } finally {
+      asking = false;
+    }
+  }
+  setInterval(refresh, COUNT_EVERY_MS);
+  document.addEventListener("visibilitychange", refresh);
+  window.kbRefreshCounts = refresh;  // tests and other scripts can ask at once
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  initLiveCounts();
   initMenus(); initCopyButtons(); initShortcuts(); initSearch(); initCompose();
   initEntryForms(); initKeptForms(); initPartChecks();  // chips first: they turn typed words into tags before a send
   document.documentElement.dataset.ready = "1";  // the keys work from here on

@@ -58,3 +58,34 @@ def test_the_badge_shows_and_the_list_opens(browser, server, app, width, height)
     expect(page.locator("#notices li.unread")).to_have_count(0)
     expect(page.locator(f"{link} .count")).to_have_count(0)
     context.close()
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (375, 812)])
+def test_a_trainer_sees_a_proposal_arrive_without_reloading(browser, server, app,  # noqa: F811
+                                                             width, height):
+    from tests.conftest import login
+
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": height})
+    page = context.new_page()
+    sign_in(page, "tara")
+    page.goto("/")
+    page.wait_for_selector("html[data-ready]", state="attached")
+    expect(page.locator("#nav-review .count")).to_have_count(0)
+    agent = app.test_client()
+    assert login(agent, "alice").status_code == 302
+    assert agent.post("/api/proposals", json={
+        "title": "Parcel left at the wrong door", "answer": "We will check the photo.",
+        "reason": "customers ask"}).status_code == 201
+    # no reload: the page asks for the counts (every 20 s, or at once when shown again)
+    page.evaluate("window.kbRefreshCounts()")
+    if width > 700:
+        expect(page.locator("#nav-review .count")).to_have_text("1")
+        expect(page.locator("#nav-notifications .count")).to_have_text("1")
+    else:
+        expect(page.locator("#narrow-menu summary .count")).to_have_text("2")
+        page.click("#narrow-menu summary")
+        expect(page.locator("#menu-nav-review .count")).to_have_text("1")
+    page.click("#nav-notifications" if width > 700 else "#menu-nav-notifications")
+    expect(page.locator("#notices")).to_contain_text(
+        "Alice Example proposed a new entry: “Parcel left at the wrong door”")
+    context.close()

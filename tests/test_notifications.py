@@ -295,8 +295,11 @@ def test_a_sent_back_proposal_is_emailed_to_the_proposer(mail_app, smtp_server):
     pid = _propose(agent, "Parcel left at the wrong door")
     assert _review(trainer, pid, "send_back", "Name the photo proof").status_code == 302
     mail_app.extensions["kb_mail"].flush()
-    assert inbox.logins == [("kb@example.com", SECRET)]
-    [message] = inbox.messages
+    assert set(inbox.logins) == {("kb@example.com", SECRET)}
+    # the trainers heard of the proposal; the proposer of what became of it
+    assert sorted(m["To"] for m in inbox.messages) == [
+        "adam@example.com", "alice@example.com", "tara@example.com"]
+    [message] = [m for m in inbox.messages if m["To"] == "alice@example.com"]
     assert message["To"] == "alice@example.com" and message["From"] == "kb@example.com"
     assert message["Subject"] == "Your proposal “Parcel left at the wrong door” was sent back " \
                                  "for changes"
@@ -378,10 +381,40 @@ def test_emails_link_only_to_the_configured_address(tmp_path, database_url, smtp
         pid = _propose(agent, "Parcel left at the wrong door")
         assert _review(trainer, pid, "send_back", "Add proof").status_code == 302
         app.extensions["kb_mail"].flush()
-        [message] = inbox.messages
-        body = message.get_content()
-        assert "evil.example" not in body and "http" not in body
-        assert "open kb and choose Notifications" in body
+        assert len(inbox.messages) == 3  # to both trainers, then to the proposer
+        for message in inbox.messages:
+            body = message.get_content()
+            assert "evil.example" not in body and "http" not in body
+            assert "open kb and choose Notifications" in body
     finally:
         app.extensions["kb"].index.close()
         app.extensions["kb_db"].dispose()
+
+
+def test_trainers_hear_when_a_proposal_arrives_and_when_it_comes_back(app, client, trainer):
+    pid = _propose(client, "Parcel left at the wrong door")
+    for name in ("tara", "adam"):  # every trainer and admin, not the proposer
+        [row] = _rows(app, name)
+        assert row.kind == N.PROPOSED and row.link == f"/review/{pid}"
+        assert row.title == "Alice Example proposed a new entry: “Parcel left at the wrong door”"
+    assert _rows(app, "alice") == []
+    assert _badge(trainer) == "1"
+    counts = trainer.get("/notifications/count").get_json()
+    assert counts == {"unread": 1, "review": 1}
+    assert client.get("/notifications/count").get_json() == {"unread": 0, "review": None}
+    # sent back, changed and sent again: the trainers hear of it again
+    assert _review(trainer, pid, "send_back", "Name the photo proof").status_code == 302
+    fields = fields_of(parse_entry("x", get_proposal(app.extensions["kb_db"], pid).text))
+    assert post_form(client, f"/proposals/{pid}/resubmit",
+                     fields | {"answer": "We are checking the photo.",
+                               "reason": "added the photo"}).status_code == 302
+    again = _rows(app, "tara")[0]
+    assert again.title == "Alice Example sent “Parcel left at the wrong door” again after changes"
+    # a change proposed through the API, by a trainer: the other trainers hear of it
+    text = app.extensions["kb"].sheet.store.read("refund-status.md").text
+    response = trainer.post("/api/proposals", json={
+        "slug": "refund-status", "markdown": text.replace("was sent", "went out"),
+        "reason": "wording"})
+    assert response.status_code == 201, response.get_json()
+    assert _rows(app, "adam")[0].title == "Tara Example proposed a change to “Refund status”"
+    assert all("Refund status" not in r.title for r in _rows(app, "tara"))

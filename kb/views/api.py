@@ -31,7 +31,14 @@ from kb.render import to_html
 from kb.services import services
 from kb.store import ConflictError, RemoteUnavailable, StoreError, entry_path
 from kb.users import person_of
-from kb.views.common import entry_findings, form_preview, index_state, load_entry, search_as
+from kb.views.common import (
+    entry_findings,
+    form_preview,
+    index_state,
+    load_entry,
+    search_as,
+    tell_trainers,
+)
 
 bp = Blueprint("api", __name__)
 
@@ -222,6 +229,7 @@ def create_proposal():
                             else base.version if base else None, is_new)
     except P.ProposalError as exc:
         abort(422, description=str(exc))
+    tell_trainers(proposal.id)
     return jsonify(id=proposal.id, slug=slug, status=proposal.status, is_new=is_new), 201
 
 

@@ -124,3 +124,22 @@ def saved_note(done: str) -> str:
     if index_state() == "current":
         return done
     return f"{done} (Search is catching up and will find the change shortly.)"
+
+
+def tell_trainers(proposal_id: int, again: bool = False) -> None:
+    """After a proposal is committed: the trainers hear of it (and get an email). The
+    proposal stands even if this fails, so a failure is logged, not shown."""
+    from flask import current_app
+
+    from kb import notifications as N
+    from kb import proposals as P
+
+    try:
+        proposal = P.get(database(), proposal_id)
+        N.proposal_arrived(database(), proposal, P.title_of(proposal),
+                           current_app.extensions.get("kb_mail"),
+                           current_app.config["BASE_URL"], again=again)
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger("kb.notifications").warning(
+            "Could not tell the trainers of proposal #%s: %s: %s", proposal_id,
+            type(exc).__name__, exc)

@@ -35,7 +35,13 @@ from kb.services import services
 from kb.sheet import SHORTHAND
 from kb.store import ConflictError, StoreError, entry_path, is_entry_path, slug_of
 from kb.users import person_of
-from kb.views.common import entry_findings, form_choices, form_preview, saved_note
+from kb.views.common import (
+    entry_findings,
+    form_choices,
+    form_preview,
+    saved_note,
+    tell_trainers,
+)
 
 bp = Blueprint("curate", __name__)
 log = logging.getLogger("kb")
@@ -141,6 +147,7 @@ def propose_new():
         except (EntryError, P.ProposalError) as exc:
             error = str(exc)
         else:
+            tell_trainers(proposal.id)
             flash(f"Thank you. Proposal #{proposal.id} is waiting for a trainer.")
             return redirect(url_for("curate.mine"))
     return _form_page("propose.html", fields, error=error, entry=None,
@@ -165,6 +172,7 @@ def suggest(slug: str):
         except (EntryError, P.ProposalError) as exc:
             error = str(exc)
         else:
+            tell_trainers(proposal.id)
             flash(f"Thank you. Proposal #{proposal.id} is waiting for a trainer.")
             return redirect(url_for("curate.mine"))
     return _form_page("propose.html", fields, error=error, entry=current,
@@ -203,6 +211,7 @@ def resubmit(pid: int):
         except (EntryError, P.ProposalError) as exc:
             error = str(exc)
         else:
+            tell_trainers(pid, again=True)
             flash(f"Proposal #{pid} is back in the review queue.")
             return redirect(url_for("curate.mine"))
     return _form_page("propose.html", fields, error=error, entry=None,

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 
 from kb import notifications as N
 from kb.auth import database, role_required, safe_next
+from kb.proposals import pending_count
 
 bp = Blueprint("notices", __name__)
+
+
+@bp.get("/notifications/count")
+@role_required("agent")
+def count():
+    """The header's badges, asked for by an open page every so often, so a trainer sees
+    a proposal arrive without reloading: unread notifications, and (trainers) the
+    proposals waiting for review."""
+    review = pending_count(database()) if current_user.can("trainer") else None
+    return jsonify(unread=N.unread_count(database(), current_user.id), review=review)
 
 
 @bp.get("/notifications")
