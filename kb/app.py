@@ -129,6 +129,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                     "change it on the profile page, then the API accepts its tokens. An "
                     "integration should use a service account instead (kb user create NAME "
                     "--service, then kb token create NAME).")), 403
+            # say why the page asked for did not open, once per bounce
+            from flask import flash
+
+            flash("Choose your own password first: you signed in with a one-time password. "
+                  "Every page opens once it is changed (below).", "error")
             return redirect(url_for("auth.profile"))
         return None
 

@@ -479,6 +479,15 @@ function initCompose() {
       window.location.href = article.dataset.back;
       return;
     }
+    if (inForm && event.key === "Tab" && !event.shiftKey) {
+      // Tab walks the fields still empty, as Enter does, past the ones already filled
+      // (company, the agent's own name); Shift+Tab walks back through every field
+      const i = inputs.indexOf(event.target);
+      const next = inputs.find((el, k) => k > i && !el.value.trim());
+      event.preventDefault();
+      (next || copyButton).focus();
+      return;
+    }
     if (inForm && event.key === "Enter" && !event.shiftKey) {
       // Enter walks the empty fields, and copies once none is left
       event.preventDefault();
@@ -574,7 +583,12 @@ function initShortcuts() {
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (overlayOpen()) {
-      if (event.key === "Escape" || event.key === "?") { event.preventDefault(); show(false); }
+      if (event.key === "Escape" || event.key === "?") {
+        // this key closes the list and does nothing else (not also "back to search")
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        show(false);
+      }
       return;
     }
     const q = document.getElementById("q");

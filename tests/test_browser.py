@@ -1166,3 +1166,84 @@ def test_copy_mail_app_and_eml_follow_one_rule_for_blanks(page, server):
     expect(status).to_have_text("Opened in your mail app.")
     href = page.locator("#mailto").get_attribute("href")
     assert "NW-1" in unquote(href) and "[" not in unquote(href) and "{{" not in unquote(href)
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_esc_closes_the_shortcut_list_and_only_that(browser, server, width):
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
+    page = context.new_page()
+    sign_in(page, "alice")
+    page.goto("/e/refund-status")
+    keys_ready(page)
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#shortcuts")).to_be_hidden()
+    page.wait_for_timeout(300)  # a navigation would have started by now
+    assert page.url.endswith("/e/refund-status")
+    page.keyboard.press("Escape")  # the entry's own Esc still leaves it, query kept
+    page.wait_for_url(lambda url: "/e/" not in url)
+    context.close()
+
+
+def test_tab_walks_the_empty_fields_past_the_prefilled_ones(page):
+    page.goto("/e/refund-status")
+    keys_ready(page)
+    fields = "#compose input[name]:not([type=hidden])"
+    order = page.evaluate(f"[...document.querySelectorAll('{fields}')]"
+                          ".map(el => [el.name, el.value])")
+    empty = [name for name, value in order if not value]
+    prefilled = [name for name, value in order if value]
+    assert "agent_name" in prefilled and empty  # Your name comes filled in
+    page.keyboard.press("Tab")  # from the page: the first empty field
+    walked = [page.evaluate("document.activeElement.name")]
+    for _ in empty[1:]:
+        page.keyboard.press("Tab")
+        walked.append(page.evaluate("document.activeElement.name"))
+    assert walked == empty
+    page.keyboard.press("Tab")  # none left: the copy button
+    expect(page.locator("#copy")).to_be_focused()
+    page.keyboard.press("Shift+Tab")  # backwards, every field is reachable
+    assert page.evaluate("document.activeElement.tagName") == "INPUT"
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_before_the_password_change_a_nav_link_says_why(browser, server, app, width):
+    from kb.users import create_user
+
+    create_user(app.extensions["kb_db"], "newbie", "Temp-Passw0rd-123", role="agent",
+                must_change=True)
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
+    page = context.new_page()
+    page.goto("/login")
+    page.fill("input[name=username]", "newbie")
+    page.fill("input[name=password]", "Temp-Passw0rd-123")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/profile")
+    page.goto("/changes")  # a nav link
+    assert page.url.endswith("/profile")
+    expect(page.locator(".flash.error")).to_contain_text("Choose your own password first")
+    context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_retiring_in_the_browser_takes_a_reason(browser, server, app, width):
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
+    page = context.new_page()
+    sign_in(page, "tara")
+    page.goto("/history/wrong-colour.md")
+    expect(page.get_by_role("button", name="Retire it")).to_be_hidden()  # a second step
+    page.click("#retire summary")
+    page.get_by_role("button", name="Retire it").click()  # no reason: the browser asks
+    assert page.evaluate("document.querySelector('#retire input[name=reason]').validity"
+                         ".valueMissing")
+    assert app.extensions["kb"].sheet.entry("wrong-colour").published
+    page.fill("#retire input[name=reason]", "Range discontinued")
+    page.get_by_role("button", name="Retire it").click()
+    expect(page.locator(".flash")).to_contain_text("Retired")
+    assert not app.extensions["kb"].sheet.entry("wrong-colour").published
+    expect(page.locator("#unretire")).to_be_visible()
+    context.close()
