@@ -1248,3 +1248,24 @@ def test_retiring_in_the_browser_takes_a_reason(browser, server, app, width):
     assert not app.extensions["kb"].sheet.entry("wrong-colour").published
     expect(page.locator("#unretire")).to_be_visible()
     context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_synonyms_are_edited_as_rows_in_the_browser(browser, server, app, width):
+    from kb.sheet import parse_synonyms
+
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
+    page = context.new_page()
+    sign_in(page, "tara")
+    page.goto("/sheet/synonyms")
+    expect(page.locator("#part-text")).to_be_hidden()  # the file itself: one click away
+    empty = page.locator("#part-rows input[name^=words_]").filter(has_text="").last
+    empty.fill("parcel, package, box")
+    page.fill("input[name=reason]", "customers say package")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash")).to_contain_text("Saved the synonyms")
+    text = app.extensions["kb"].sheet.store.read("_sheet/synonyms.txt").text
+    assert ("parcel", "package", "box") in parse_synonyms(text)
+    assert text.startswith("# groups\n")  # the file's comments are kept
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    context.close()

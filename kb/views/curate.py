@@ -29,6 +29,15 @@ from kb.entry import (
     update_text,
 )
 from kb.history import compact, merge3, readable, restore, side_by_side, text_at
+from kb.part_forms import (
+    BLANK_ROWS,
+    FIELDS,
+    FORM_PARTS,
+    RowError,
+    rows_from_form,
+    rows_of,
+    text_of,
+)
 from kb.parts import FILES, check_part, errors_in, preview
 from kb.preview import TooLong, new_errors
 from kb.services import services
@@ -443,10 +452,19 @@ def sheet_part(name: str):
     text = found.text if found else ""
     base_version = found.version if found else ""
     error, status = None, 200
+    rows = None  # the form's rows as posted, kept when they cannot be saved
     if request.method == "POST":
         text = request.form.get("text", "").replace("\r\n", "\n")
         base_version = request.form.get("base_version") or None
         reason = request.form.get("reason", "")
+        # the rows, unless the file itself was edited (the same rule as an entry's form)
+        original = request.form.get("original", "").replace("\r\n", "\n")
+        if name in FORM_PARTS and request.form.get("rows") == "1" and text == original:
+            rows = rows_from_form(name, request.form)
+            try:
+                text = text_of(name, original, rows)
+            except RowError as exc:
+                return _part_page(name, path, original, base_version, str(exc), [], rows), 422
     findings = check_part(name, text, sheet)
     if request.method == "POST" and request.form.get("action") != "preview":  # preview: no save
         if errors_in(findings):
@@ -468,11 +486,20 @@ def sheet_part(name: str):
                       + (f" {warnings} warning{'s' if warnings != 1 else ''} below."
                          if warnings else ""))
                 return redirect(url_for("curate.sheet_part", name=name))
+    return _part_page(name, path, text, base_version, error, findings), status
+
+
+def _part_page(name: str, path: str, text: str, base_version, error, findings, rows=None):
+    sheet = services().sheet
     shown = preview(name, text, sheet, services().defaults(), current_user.name,
                     services().index.derived_shorthand() if name == "shorthand" else None)
+    if name in FORM_PARTS and rows is None:
+        rows = rows_of(name, text)
+    if rows is not None:
+        rows = rows + [dict.fromkeys(FIELDS[name], "") | {"line": ""}] * BLANK_ROWS
     return render_template("sheet_part.html", name=name, path=path, text=text,
                            base_version=base_version, error=error, parts=FILES,
-                           findings=findings, preview=shown), status
+                           findings=findings, preview=shown, rows=rows)
 
 
 @bp.post("/sheet/shorthand/drop")
