@@ -247,6 +247,11 @@ def take_screenshots(base: str, out: Path, proposal: int | None = None) -> list[
             written.append(out / "entry.png")
             page.screenshot(path=written[-1], full_page=True)
 
+            page.goto("/sheet/placeholders")
+            page.wait_for_selector("#part-rows")
+            written.append(out / "placeholders.png")
+            page.screenshot(path=written[-1], full_page=True)
+
             page.goto("/sheet/shorthand")
             page.wait_for_selector("#part-shorthand")
             written.append(out / "shorthand.png")
@@ -262,6 +267,22 @@ def take_screenshots(base: str, out: Path, proposal: int | None = None) -> list[
                 page.wait_for_selector("table.diff")
                 written.append(out / "review.png")
                 page.screenshot(path=written[-1], full_page=True)
+
+            # an agent's phone: the mid-call view of an entry at 375 px, one screen
+            phone = browser.new_context(base_url=base, viewport={"width": 375, "height": 812},
+                                        color_scheme="light")
+            small = phone.new_page()
+            small.goto("/login")
+            small.fill("input[name=username]", TRAINER[0])
+            small.fill("input[name=password]", PASSWORD)
+            small.click("button[type=submit]")
+            small.wait_for_url(base + "/")
+            small.goto("/e/refund-status")
+            small.wait_for_selector("html[data-ready]", state="attached")
+            small.click("#call-toggle")
+            written.append(out / "phone-view.png")
+            small.screenshot(path=written[-1])
+            phone.close()
         finally:
             browser.close()
     for problem in problems:
