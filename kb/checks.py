@@ -429,13 +429,17 @@ class SheetReport:
 
 def check_sheet(sheet: Sheet) -> SheetReport:
     rules = rules_for(sheet)
-    known = set(sheet.placeholders()) or None
+    facts = sheet.facts()
+    known = (set(sheet.placeholders()) | set(facts)) or None
     entries, problems = sheet.entries()
     reports = []
     for entry in entries:
         if entry.status == "retired":
             continue
-        reports.append(EntryReport(entry.slug, check_entry(entry, rules, known),
+        from kb.facts import contradictions  # kb.facts builds on this module
+
+        reports.append(EntryReport(entry.slug, check_entry(entry, rules, known)
+                                   + contradictions(entry, facts),
                                    reading_level(entry.answer).grade,
                                    spoken_seconds(entry.phone)))
     problems += sheet.misplaced_files()

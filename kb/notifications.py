@@ -24,6 +24,7 @@ from kb.mail import Mailer
 
 APPROVED, CHANGED, SENT_BACK, REJECTED, DUE = "approved", "changed", "sent_back", "rejected", "due"
 PROPOSED = "proposed"  # to trainers: a proposal is waiting for review
+CHECK = "check"  # to owners: a change elsewhere (a fact) reached their entries
 PAGE = 100  # notifications on the list page
 DUE_PER_RUN = 200  # due entries one owner hears about per check (the rest: next day)
 RETRY = dt.timedelta(minutes=15)  # after a failed due check (database or index away)
@@ -173,6 +174,27 @@ def proposal_arrived(db: Database, proposal, title: str, mailer: Mailer | None =
         key = f"proposal:{proposal.id}:{proposal.updated_at.isoformat()}"
         if notify(db, user, PROPOSED, headline, body, f"/review/{proposal.id}", key=key,
                   mailer=mailer, base_url=base_url) is not None:
+            told += 1
+    return told
+
+
+def ask_owners(db: Database, entries: Iterable, headline: str, body: str, key: str,
+               mailer: Mailer | None = None, base_url: str = "") -> int:
+    """Ask each person who owns some of these entries (owner = their user name or display
+    name) to read them again: one notice per person listing theirs. How many were asked."""
+    from kb.users import list_users
+
+    people = [u for u in list_users(db) if u.active]
+    told = 0
+    for user in people:
+        names = {user.username.lower(), (user.display_name or "").lower()} - {""}
+        theirs = [e for e in entries if (e.owner or "").strip().lower() in names]
+        if not theirs:
+            continue
+        listed = "\n".join(f"- {e.title}: /e/{e.slug}" for e in theirs[:50])
+        more = f"\n… and {len(theirs) - 50} more" if len(theirs) > 50 else ""
+        if notify(db, user, CHECK, headline, f"{body}\n{listed}{more}", f"/e/{theirs[0].slug}",
+                  key=f"{key}:{user.id}", mailer=mailer, base_url=base_url) is not None:
             told += 1
     return told
 

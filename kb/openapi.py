@@ -104,7 +104,9 @@ def spec() -> dict[str, Any]:
                 "summary": "Unified diff between two versions",
                 "responses": {"200": _json(OBJ), **errors}}},
             "/api/entries/{slug}/retire": {"parameters": [SLUG], "post": {
-                "summary": "Retire an entry (trainers)", "requestBody": _body(OBJ),
+                "summary": "Retire an entry (trainers); a reason is required",
+                "requestBody": _body({"type": "object", "required": ["reason"], "properties": {
+                    "reason": {"type": "string"}}}),
                 "responses": {"200": _json(OBJ), **errors}}},
             "/api/entries/{slug}/unretire": {"parameters": [SLUG], "post": {
                 "summary": "Bring a retired entry back (trainers)", "requestBody": _body(OBJ),
@@ -117,10 +119,19 @@ def spec() -> dict[str, Any]:
             "/api/entries/{slug}/checks": {"parameters": [SLUG], "get": {
                 "summary": "Answer checks for an entry",
                 "responses": {"200": _json(OBJ), **errors}}},
+            "/api/facts": {"get": {
+                "summary": "The sheet's facts (policy values filled into every answer)",
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "facts": {"type": "array", "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "label": {"type": "string"},
+                        "type": {"type": "string", "enum": ["text", "number", "days",
+                                                            "money", "time", "link"]},
+                        "value": {"type": "string"}}}}}}), **errors}}},
             "/api/sheet/{name}/check": {"parameters": [
                 {"name": "name", "in": "path", "required": True, "schema": {
                     "type": "string", "enum": ["greeting", "closing", "phone_opening",
-                                               "synonyms", "placeholders"]}}], "post": {
+                                               "synonyms", "placeholders", "facts",
+                                               "shorthand"]}}], "post": {
                 "summary": "Check and preview a shared part as typed (trainers; nothing saved)",
                 "requestBody": _body({"type": "object", "required": ["text"],
                                       "properties": {"text": {"type": "string"}}}),
@@ -133,7 +144,8 @@ def spec() -> dict[str, Any]:
                 "summary": "Preview unsaved entry text: sanitised HTML and the answer checks",
                 "requestBody": _body({"type": "object", "properties": {
                     "title": {"type": "string"}, "answer": {"type": "string"},
-                    "phone": {"type": "string"}}}),
+                    "phone": {"type": "string"}, "category": {"type": "string"},
+                    "tags": {"type": "string"}}}),
                 "responses": {"200": _json({"type": "object", "properties": {
                     "answer_html": {"type": "string"}, "phone_html": {"type": "string"},
                     "findings": {"type": "array", "items": OBJ},
@@ -155,15 +167,30 @@ def spec() -> dict[str, Any]:
                          "requestBody": _body({"$ref": "#/components/schemas/EntryFields"}),
                          "responses": {"201": _json(OBJ), "422": _ERROR, **errors}}},
             "/api/events": {"post": {
-                "summary": "Report that an email was copied",
+                "summary": "Report that an email was copied (or inserted by the browser "
+                           "extension), or that the extension's panel opened an entry",
                 "requestBody": _body({"type": "object", "properties": {
-                    "kind": {"type": "string", "enum": ["copy"]}, "slug": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["copy", "view"]},
+                    "slug": {"type": "string"},
                     "version": {"type": "string"}, "search_id": {"type": "integer"}}}),
                 "responses": {"201": _json(OBJ), **errors}}},
             "/api/favourites/{slug}": {"parameters": [SLUG], "post": {
                 "summary": "Add or remove a favourite",
                 "requestBody": _body({"type": "object", "properties": {"on": {"type": "boolean"}}}),
                 "responses": {"200": _json(OBJ), **errors}}},
+            "/api/entries/{slug}/fields": {"parameters": [SLUG], "get": {
+                "summary": "The email's placeholders in order: name, label, example, the "
+                           "value it starts from (the agent's name, the company, the "
+                           "sheet's facts) and the fallback used when left empty",
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "slug": {"type": "string"}, "title": {"type": "string"},
+                    "version": {"type": "string"},
+                    "fields": {"type": "array", "items": OBJ}}}), **errors}}},
+            "/api/extension/page-values": {"get": {
+                "summary": "Where helpdesk pages show placeholder values (the admin's "
+                           "rules, then the chosen presets), for the browser extension",
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "sites": {"type": "array", "items": OBJ}}}), **errors}}},
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": {"200": _json(OBJ)}}},
             "/api/hooks/push": {"post": {

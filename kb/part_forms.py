@@ -16,10 +16,11 @@ import yaml
 from kb.compose import PLACEHOLDER_NAME
 from kb.entry import load_yaml
 
-FORM_PARTS = ("placeholders", "synonyms")
+FORM_PARTS = ("placeholders", "synonyms", "facts")
 BLANK_ROWS = 3  # empty rows offered for new ones
 MAX_ROWS = 2000
-FIELDS = {"placeholders": ("name", "label", "example", "default"), "synonyms": ("words",)}
+FIELDS = {"placeholders": ("name", "label", "example", "default"), "synonyms": ("words",),
+          "facts": ("name", "label", "type", "value")}
 
 
 class RowError(ValueError):
@@ -28,14 +29,17 @@ class RowError(ValueError):
 
 def rows_of(name: str, text: str) -> list[dict[str, str]]:
     """The form's rows for the part's text (empty when it cannot be read as rows)."""
-    return _placeholder_rows(text) if name == "placeholders" else _synonym_rows(text)
+    if name == "synonyms":
+        return _synonym_rows(text)
+    return _keyed_rows(text, FIELDS[name][1:])
 
 
 def text_of(name: str, original: str, rows: list[dict[str, str]]) -> str:
     """The part's text for the form's rows, built on the original text."""
-    if name == "placeholders":
-        return _placeholders_text(original, rows)
-    return _synonyms_text(original, rows)
+    if name == "synonyms":
+        return _synonyms_text(original, rows)
+    return _keyed_text(original, rows, FIELDS[name][1:], "a placeholder" if
+                       name == "placeholders" else "a fact")
 
 
 def rows_from_form(name: str, form) -> list[dict[str, str]]:
@@ -47,7 +51,7 @@ def rows_from_form(name: str, form) -> list[dict[str, str]]:
         if f"{FIELDS[name][0]}_{n}" not in form:
             break
         line = form.get(f"line_{n}", "")
-        if form.get(f"remove_{n}") or not any(values.values()):
+        if form.get(f"remove_{n}") or not _filled(values):
             values = dict.fromkeys(values, "")
         rows.append(values | {"line": line})
     return rows
@@ -56,7 +60,7 @@ def rows_from_form(name: str, form) -> list[dict[str, str]]:
 # -- placeholders ------------------------------------------------------------------
 
 
-def _placeholder_rows(text: str) -> list[dict[str, str]]:
+def _keyed_rows(text: str, keys: tuple[str, ...]) -> list[dict[str, str]]:
     try:
         data = load_yaml(text) or {}
     except Exception:  # noqa: BLE001 - the file itself is shown with its error
@@ -66,12 +70,13 @@ def _placeholder_rows(text: str) -> list[dict[str, str]]:
     rows = []
     for key, info in data.items():
         info = info if isinstance(info, dict) else {}
-        rows.append({"name": str(key), **{f: str(info.get(f) or "")
-                                          for f in ("label", "example", "default")}})
+        rows.append({"name": str(key), **{f: "" if info.get(f) is None else str(info[f])
+                                          for f in keys}})
     return rows
 
 
-def _placeholders_text(original: str, rows: list[dict[str, str]]) -> str:
+def _keyed_text(original: str, rows: list[dict[str, str]], keys: tuple[str, ...],
+               what: str) -> str:
     head = []
     for line in original.splitlines():  # the opening comments say how the file works
         if not line.startswith("#"):
@@ -80,21 +85,31 @@ def _placeholders_text(original: str, rows: list[dict[str, str]]) -> str:
     seen, lines = set(), []
     for row in rows:
         name = row.get("name", "")
-        if not any(row.get(f) for f in ("name", "label", "example", "default")):
+        if not _filled(row):
             continue
         if not name:
-            raise RowError(f"A placeholder labelled “{row.get('label') or row.get('example')}” "
-                           "has no name: give it one (letters, digits and _), or remove the row.")
+            raise RowError(f"{what.capitalize()} labelled “{row.get('label') or row.get(keys[-1])}”"
+                           " has no name: give it one (letters, digits and _), or remove the row.")
         if not PLACEHOLDER_NAME.fullmatch(name):
-            raise RowError(f"“{name}” cannot be a placeholder's name: use letters, digits and "
+            raise RowError(f"“{name}” cannot be {what}'s name: use letters, digits and "
                            "_ only, starting with a letter (order_number).")
         if name in seen:
             raise RowError(f"“{name}” is there twice: keep one row for it.")
         seen.add(name)
-        info = {f: row[f] for f in ("label", "example", "default") if row.get(f)}
+        info = {f: _plain(row[f]) for f in keys if row.get(f)}
         lines.append(yaml.safe_dump({name: info}, default_flow_style=None, allow_unicode=True,
                                     sort_keys=False, width=10_000).strip())
     return "\n".join(head + lines) + "\n"
+
+
+def _filled(row: dict[str, str]) -> bool:
+    """A row holds something typed (a fact's type is a choice that always has a value)."""
+    return any(v for k, v in row.items() if k not in ("type", "line"))
+
+
+def _plain(value: str):
+    """A number stays a number in the file (value: 5), anything else is text."""
+    return int(value) if re.fullmatch(r"[1-9]\d{0,8}", value) else value
 
 
 # -- synonyms ----------------------------------------------------------------------------

@@ -27,8 +27,10 @@ from kb.checks import (
 )
 from kb.compose import PLACEHOLDER_NAME, PLACEHOLDER_RE, Email, compose, phone_script
 from kb.entry import Entry, load_yaml
+from kb.facts import check_facts_file, parse_facts, uses
 from kb.search.shorthand import listing
 from kb.sheet import (
+    FACTS,
     PARTS,
     PLACEHOLDERS,
     SHORTHAND,
@@ -40,7 +42,7 @@ from kb.sheet import (
 )
 
 FILES = {**PARTS, "synonyms": SYNONYMS, "shorthand": SHORTHAND,  # name -> path
-         "placeholders": PLACEHOLDERS}
+         "placeholders": PLACEHOLDERS, "facts": FACTS}
 # Filled by kb itself whatever placeholders.yml says: the signed-in person's name.
 BUILT_IN = frozenset({"agent_name"})
 PLACEHOLDER_KEYS = ("label", "example", "default")
@@ -54,8 +56,8 @@ SAMPLE_ENTRY = Entry(
     phone="- Say sorry for the trouble.\n- Say what happens next, and when.")
 
 
-def known_names(placeholders: dict[str, dict[str, str]]) -> set[str]:
-    return set(placeholders) | BUILT_IN
+def known_names(placeholders: dict[str, dict[str, str]], facts=()) -> set[str]:
+    return set(placeholders) | BUILT_IN | set(facts)
 
 
 def check_text_part(name: str, text: str, sheet: Sheet) -> list[Finding]:
@@ -63,8 +65,8 @@ def check_text_part(name: str, text: str, sheet: Sheet) -> list[Finding]:
     placeholders = sheet.placeholders()
     # an unreadable placeholders file is its own problem, not this part's: then only
     # braces and malformed names are checked here
-    findings = check_placeholders(text, name,
-                                  known_names(placeholders) if placeholders else None)
+    findings = check_placeholders(text, name, known_names(placeholders, sheet.facts())
+                                  if placeholders else None)
     findings += check_tone(text, name, rules_for(sheet))
     findings += check_commitment(text, name)
     if reading_level(text).words >= READING_MIN_WORDS:
@@ -204,7 +206,7 @@ def check_placeholders_file(text: str, sheet: Sheet) -> list[Finding]:
                 out.append(Finding("placeholders", "error",
                                    f"{where}: the {k} of {name} must be plain text.",
                                    "placeholders", excerpt=name))
-    removed = set(sheet.placeholders()) - {str(k) for k in data} - BUILT_IN
+    removed = set(sheet.placeholders()) - {str(k) for k in data} - BUILT_IN - set(sheet.facts())
     for name, places in sorted(_users_of(sheet, removed).items()):
         shown = ", ".join(places[:8]) + (f" and {len(places) - 8} more" if len(places) > 8
                                          else "")
@@ -224,6 +226,8 @@ def check_part(name: str, text: str, sheet: Sheet) -> list[Finding]:
         return check_shorthand(text)
     if name == "placeholders":
         return check_placeholders_file(text, sheet)
+    if name == "facts":
+        return check_facts_file(text, sheet.placeholders(), _users_of(sheet, set(sheet.facts())))
     raise KeyError(name)
 
 
@@ -240,7 +244,8 @@ class Preview:
     groups: list[tuple[str, ...]] = field(default_factory=list)
     placeholders: dict[str, dict[str, str]] = field(default_factory=dict)
     shorthand: list = field(default_factory=list)  # kb.search.shorthand.Shorthand rows
-
+    changed: list = field(default_factory=list)  # facts: (entry, email) of each entry a
+    # changed fact reaches, with its new text
 
 def sample_entry(sheet: Sheet) -> Entry:
     """A real answer from the sheet (the first published one by title), or a stand-in."""
@@ -276,6 +281,8 @@ def preview(name: str, text: str, sheet: Sheet, defaults: dict[str, str],
         return Preview("synonyms", entry, groups=parse_synonyms(text))
     if name == "shorthand":
         return Preview("shorthand", entry, shorthand=listing(derived or [], text))
+    if name == "facts":
+        return _facts_preview(text, sheet, entry, values, placeholders)
     if name == "phone_opening":
         labels = {n: i["label"] for n, i in placeholders.items()}
         opening, points, _ = phone_script(text, entry, values, labels=labels)
@@ -287,6 +294,23 @@ def preview(name: str, text: str, sheet: Sheet, defaults: dict[str, str],
                     labels={n: i["label"] for n, i in placeholders.items()})
     return Preview("email", entry, email=email,
                    placeholders=placeholders if name == "placeholders" else {})
+
+
+def _facts_preview(text: str, sheet: Sheet, entry: Entry, values: dict[str, str],
+                   placeholders: dict) -> Preview:
+    """Every entry a changed (or removed, or new) fact reaches, with its answer as it
+    will read: the trainer sees what the change does before saving it."""
+    old, new = sheet.facts(), parse_facts(text)
+    changed = {n for n in set(old) | set(new) if old.get(n) != new.get(n)}
+    labels = {n: i["label"] for n, i in placeholders.items()}
+    filled = {k: v for k, v in values.items() if k not in old} | {n: f.value
+                                                                  for n, f in new.items()}
+    reached = []
+    entries, _ = sheet.entries()
+    for e in sorted(entries, key=lambda e: e.title.lower()):
+        if e.status != "retired" and uses(e, changed):
+            reached.append((e, compose(e, "", "", filled, labels=labels)))
+    return Preview("facts", entry, changed=reached)
 
 
 def errors_in(findings: list[Finding]) -> int:

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from kb.checks import Finding, Rules, check_entry, check_names
 from kb.compose import render_filled
 from kb.entry import MAX_ENTRY_BYTES, Entry
+from kb.facts import contradictions
 
 
 @dataclass
@@ -44,7 +45,7 @@ class TooLong(ValueError):
 
 def preview_fields(fields: dict[str, str], rules: Rules | None,
                    known: set[str] | None, names: dict[str, list[str]] | None = None,
-                   ) -> Preview:
+                   facts: dict | None = None) -> Preview:
     """The preview for a form's title, answer and phone. Nothing is required here:
     a half-typed form is previewed as it stands. `names`: the sheet's categories and
     tags, to warn of a new one that looks like one of them."""
@@ -55,14 +56,19 @@ def preview_fields(fields: dict[str, str], rules: Rules | None,
                       "shorten the answer.")
     entry = Entry(slug="preview", title=title.strip(), answer=answer.strip() + "\n",
                   phone=phone.strip() + "\n" if phone.strip() else "")
-    # placeholders stay visible and marked, as on the entry page before anything is filled in
     findings = check_entry(entry, rules, known)
+    if facts:
+        findings += contradictions(entry, facts)
     if names is not None:
         tags = [t.strip().lower() for t in re.split(r"[,;]", str(fields.get("tags") or ""))]
         findings += check_names(str(fields.get("category") or "").strip(),
                                 [t for t in tags if t], names.get("categories", []),
                                 names.get("tags", []))
-    return Preview(render_filled(entry.answer, {}), render_filled(entry.phone, {}), findings)
+    # placeholders show as cues, as on the entry page before anything is filled in;
+    # facts show their values, as everywhere
+    filled = {n: f.value for n, f in (facts or {}).items()}
+    return Preview(render_filled(entry.answer, filled), render_filled(entry.phone, filled),
+                   findings)
 
 
 def _key(f: Finding) -> tuple:

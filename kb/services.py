@@ -33,8 +33,15 @@ class Services:
             values["company_name"] = self.company_name
         if current_user and current_user.is_authenticated:
             values["agent_name"] = current_user.name
+        # the team's policy values: filled everywhere, never asked of an agent
+        values.update({n: f.value for n, f in self.sheet.facts().items()})
         return values
 
+
+    def typed(self, values: dict) -> dict:
+        """What an agent or a client typed, less any fact: a fact is the team's value."""
+        facts = self.sheet.facts()
+        return {k: v for k, v in (values or {}).items() if k not in facts}
 
     def labels(self) -> dict[str, str]:
         """The sheet's label for each placeholder it defines ("Number of days")."""

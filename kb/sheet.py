@@ -30,6 +30,7 @@ PHONE_OPENING = "_sheet/phone_opening.md"
 SYNONYMS = "_sheet/synonyms.txt"
 SHORTHAND = "_sheet/shorthand.txt"
 PLACEHOLDERS = "_sheet/placeholders.yml"
+FACTS = "_sheet/facts.yml"  # values the team's policy fixes (kb.facts)
 log = logging.getLogger("kb")
 PARTS = {"greeting": GREETING, "closing": CLOSING, "phone_opening": PHONE_OPENING}
 
@@ -148,7 +149,7 @@ def check_file(path: str, text: str) -> None:
             parse_entry(slug_of(path), text)
         except EntryError as exc:
             raise RefusedEntry(f"{path} cannot be saved: {exc}.") from None
-    elif path == PLACEHOLDERS:
+    elif path in (PLACEHOLDERS, FACTS):
         try:
             data = load_yaml(text)
         except Exception as exc:
@@ -260,6 +261,12 @@ class Sheet:
 
     def placeholders(self) -> dict[str, dict[str, str]]:
         return self._read_part(PLACEHOLDERS, parse_placeholders, {})
+
+    def facts(self) -> dict:
+        """name -> kb.facts.Fact: the team's policy values, filled in everywhere."""
+        from kb.facts import parse_facts
+
+        return self._read_part(FACTS, parse_facts, {})
 
     def save_entry(
         self, entry: Entry, *, message: str, author: Person, committer: Person | None = None,

@@ -1269,3 +1269,32 @@ def test_synonyms_are_edited_as_rows_in_the_browser(browser, server, app, width)
     assert text.startswith("# groups\n")  # the file's comments are kept
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_a_fact_is_changed_in_the_browser_and_its_entries_shown_first(browser, server, app,
+                                                                     width):
+    sheet = app.extensions["kb"].sheet
+    sheet.write({"_sheet/facts.yml": "refund_days: {label: Days to refund, type: days, "
+                 "value: 5}\n",
+                 "refund-timing.md": entry_text("Refund timing", "We refund within "
+                                                "{{ refund_days }} days.")},
+                message="facts", author=TARA)
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
+    page = context.new_page()
+    sign_in(page, "tara")
+    page.goto("/sheet/facts")
+    row = page.locator("#part-rows tr", has=page.locator("input[value=refund_days]"))
+    row.locator("input[name^=value_]").fill("7")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#part-facts")).to_contain_text("Refund timing")
+    expect(page.locator("#part-facts")).to_contain_text("We refund within 7 days.")
+    page.fill("input[name=reason]", "refunds take a week now")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash").first).to_contain_text("Saved the facts")
+    assert sheet.facts()["refund_days"].value == "7"
+    page.goto("/e/refund-timing")  # agents see the new value, and are not asked for it
+    expect(page.locator("#preview")).to_contain_text("We refund within 7 days.")
+    expect(page.locator("input[name=refund_days]")).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    context.close()

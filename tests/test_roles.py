@@ -67,6 +67,7 @@ MIN_ROLE: dict[str, str | None] = {
     "api.entry_checks": AGENT,
     "api.check_sheet_part": TRAINER,
     "api.preview_entry": AGENT,
+    "api.facts": AGENT,
     "reports.gaps": TRAINER,
     "reports.usage_report": TRAINER,
     "reports.review_due_list": AGENT,
@@ -80,6 +81,7 @@ MIN_ROLE: dict[str, str | None] = {
     "phrasings.accept_many": TRAINER,
     "setup.start": ADMIN,
     "notices.index": AGENT,
+    "notices.count": AGENT,
     "notices.open_one": AGENT,
     "notices.read_all": AGENT,
 }
@@ -183,6 +185,7 @@ CASES = [
     Case("api.check_sheet_part", "POST", "/api/sheet/greeting/check", 200,
          json={"text": "Hi {{ customer_name }},"}),
     Case("api.preview_entry", "POST", "/api/preview-entry", 200, json={"answer": "Hello."}),
+    Case("api.facts", "GET", "/api/facts", 200),
     Case("reports.openapi", "GET", "/api/openapi.json", 200),
     # keeping the sheet good
     Case("reports.gaps", "GET", "/gaps", 200),
@@ -204,6 +207,7 @@ CASES = [
     Case("setup.start", "POST", "/admin/start", 302, form={"action": ""}),
     # one's own notifications (nobody has one numbered 9999)
     Case("notices.index", "GET", "/notifications", 200),
+    Case("notices.count", "GET", "/notifications/count", 200),
     Case("notices.open_one", "GET", "/notifications/9999", 404),
     Case("notices.read_all", "POST", "/notifications/read", 302),
 ]

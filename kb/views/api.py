@@ -11,7 +11,7 @@ from flask_login import current_user
 from kb import proposals as P
 from kb import usage
 from kb.auth import database, role_required
-from kb.compose import compose, label_of, phone_script
+from kb.compose import clean_values, compose, label_of, phone_script
 from kb.db import as_id
 from kb.entry import (
     SLUG_RE,
@@ -142,6 +142,7 @@ def compose_entry(slug: str):
     values = values.get("values", values) if isinstance(values.get("values"), dict) else values
     found = load_entry(slug)
     svc = services()
+    values = svc.typed(clean_values(values))
     email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"), values,
                     svc.defaults(), labels := svc.labels())
     data = email.to_dict()
@@ -358,6 +359,14 @@ def entry_checks(slug: str):
     findings = entry_findings(found)
     return jsonify(slug=slug, findings=[asdict(f) for f in findings],
                    errors=sum(f.level == "error" for f in findings))
+
+
+@bp.get("/facts")
+@role_required("agent")
+def facts():
+    """The sheet's facts: the team's policy values every answer is filled with."""
+    return jsonify(facts=[{"name": f.name, "label": f.label, "type": f.type, "value": f.value}
+                          for f in services().sheet.facts().values()])
 
 
 @bp.post("/sheet/<name>/check")

@@ -12,6 +12,7 @@ from kb.auth import database
 from kb.checks import check_entry, rules_for
 from kb.db import DOWN, MAX_ID
 from kb.entry import EntryError
+from kb.facts import contradictions
 from kb.preview import Preview, preview_fields
 from kb.services import services
 from kb.store import StoreError
@@ -89,16 +90,23 @@ def retired_page(entry) -> str:
 
 
 def entry_findings(entry) -> list:
-    """The answer checks for an entry, with the team's rules and placeholders."""
+    """The answer checks for an entry, with the team's rules, placeholders and facts."""
     sheet = services().sheet
-    return check_entry(entry, rules_for(sheet), set(sheet.placeholders()) or None)
+    facts = sheet.facts()
+    return (check_entry(entry, rules_for(sheet), known_names(sheet)) +
+            contradictions(entry, facts))
+
+
+def known_names(sheet) -> set[str] | None:
+    """The names an answer may use: placeholders and facts (None: no list to check by)."""
+    return (set(sheet.placeholders()) | set(sheet.facts())) or None
 
 
 def form_preview(fields: dict[str, str]) -> Preview:
     """The preview and checks shown beside an entry form, for its fields as sent."""
     sheet = services().sheet
-    return preview_fields(fields, rules_for(sheet), set(sheet.placeholders()) or None,
-                          services().index.facets())
+    return preview_fields(fields, rules_for(sheet), known_names(sheet),
+                          services().index.facets(), sheet.facts())
 
 
 def form_choices() -> dict[str, list[str]]:

@@ -28,6 +28,7 @@ from kb.entry import (
     slugify,
     update_text,
 )
+from kb.facts import TYPES as FACT_TYPES
 from kb.history import compact, merge3, readable, restore, side_by_side, text_at
 from kb.part_forms import (
     BLANK_ROWS,
@@ -473,9 +474,12 @@ def sheet_part(name: str):
                      f"{'them' if n != 1 else 'it'} and save again; your text is kept.")
             status = 422
         else:
+            # a fact's change reaches entries: those, as they read before the save
+            reached = preview(name, text, sheet, {}, "").changed if name == "facts" else []
             try:
-                sheet.write({path: text.rstrip() + "\n"}, message=reason,
-                            author=person_of(current_user), expected={path: base_version})
+                commit = sheet.write({path: text.rstrip() + "\n"}, message=reason,
+                                     author=person_of(current_user),
+                                     expected={path: base_version})
             except ConflictError as exc:
                 return _conflict(path, exc, text, reason)
             except StoreError as exc:
@@ -485,8 +489,22 @@ def sheet_part(name: str):
                 flash(f"Saved the {name.replace('_', ' ')}."
                       + (f" {warnings} warning{'s' if warnings != 1 else ''} below."
                          if warnings else ""))
+                if reached and request.form.get("ask_owners"):
+                    _ask_owners([e for e, _ in reached], reason, commit)
                 return redirect(url_for("curate.sheet_part", name=name))
     return _part_page(name, path, text, base_version, error, findings), status
+
+
+def _ask_owners(entries: list, reason: str, commit: str | None) -> None:
+    """The owners of entries a fact's change reached are asked to read them again."""
+    told = N.ask_owners(database(), entries, "A fact your entries use has changed",
+                        f"{current_user.name} changed the sheet's facts ({reason}). Read "
+                        "these entries again: do they still say the right thing?",
+                        key=f"facts:{commit}", mailer=current_app.extensions.get("kb_mail"),
+                        base_url=current_app.config["BASE_URL"])
+    flash(f"Asked {told} owner{'s' if told != 1 else ''} to read the {len(entries)} "
+          f"entr{'ies' if len(entries) != 1 else 'y'} again." if told else
+          "None of those entries has an owner who is a person here to ask.")
 
 
 def _part_page(name: str, path: str, text: str, base_version, error, findings, rows=None):
@@ -499,7 +517,7 @@ def _part_page(name: str, path: str, text: str, base_version, error, findings, r
         rows = rows + [dict.fromkeys(FIELDS[name], "") | {"line": ""}] * BLANK_ROWS
     return render_template("sheet_part.html", name=name, path=path, text=text,
                            base_version=base_version, error=error, parts=FILES,
-                           findings=findings, preview=shown, rows=rows)
+                           findings=findings, preview=shown, rows=rows, fact_types=FACT_TYPES)
 
 
 @bp.post("/sheet/shorthand/drop")

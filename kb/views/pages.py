@@ -111,7 +111,8 @@ def _form_fields(entry, svc, values: dict[str, str]):
     defaults = svc.defaults()
     texts = (svc.sheet.part("greeting"), entry.answer, svc.sheet.part("closing"),
              svc.sheet.part("phone_opening"), entry.phone)
-    names = placeholders_in(*texts)
+    facts = svc.sheet.facts()  # filled by the sheet, never asked
+    names = [n for n in placeholders_in(*texts) if n not in facts]
     fallbacks = fallbacks_in(*texts)
     if AGENT_FIELD in names:  # the agent's own name goes last: it is usually remembered
         names = [n for n in names if n != AGENT_FIELD] + [AGENT_FIELD]
@@ -135,7 +136,7 @@ def entry(slug: str):
     """The entry; a POST (the compose form without JavaScript) shows it filled in."""
     svc = services()
     found = load_entry(slug)
-    values = _values()
+    values = svc.typed(_values())
     email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"), values,
                     svc.defaults(), svc.labels())
     opening, points, _ = phone_script(svc.sheet.part("phone_opening"), found, values,
@@ -183,8 +184,8 @@ def eml(slug: str):
     if "\r" in to or "\n" in to:
         abort(400, description="The To address cannot contain a line break. Type one "
                                "address, or leave it empty and fill it in your mail program.")
-    email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"), _values(),
-                    svc.defaults(), svc.labels())
+    email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"),
+                    svc.typed(_values()), svc.defaults(), svc.labels())
     if email.missing and request.form.get("blanks") != "1":  # the rule Copy follows
         names = ", ".join(label_of(n, svc.labels()) for n in email.missing)
         abort(422, description=f"Not downloaded: fill {names} on the entry page first, "
