@@ -252,6 +252,15 @@ def take_screenshots(base: str, out: Path, proposal: int | None = None) -> list[
             written.append(out / "placeholders.png")
             page.screenshot(path=written[-1], full_page=True)
 
+            # a fact changed: the preview lists the entries it reaches, as they will read
+            page.goto("/sheet/facts")
+            row = page.locator("#part-rows tr", has=page.locator("input[value=bank_days]"))
+            row.locator("input[name^=value_]").fill("7")
+            page.get_by_role("button", name="Preview").click()
+            page.wait_for_selector("#part-facts section")
+            written.append(out / "facts.png")
+            page.screenshot(path=written[-1], full_page=False)
+
             page.goto("/sheet/shorthand")
             page.wait_for_selector("#part-shorthand")
             written.append(out / "shorthand.png")
