@@ -151,10 +151,15 @@ class Rule:
     flat_no: bool = False
 
 
+CHAT_LIMIT = 320
+CHAT_FRAME = 60  # what a chat greeting and closing take, with a name filled in
+
+
 @dataclass
 class Rules:
     rules: list[Rule] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    chat_limit: int = CHAT_LIMIT  # characters a chat or SMS message may take
 
 
 def _followed_by(spec) -> str:
@@ -177,6 +182,13 @@ def load_rules(text: str) -> Rules:
     except Exception as exc:  # any unreadable file (aliases too): the defaults apply
         out.problems.append(f"{RULES_PATH} is not valid YAML ({exc}); using the defaults.")
         data = yaml.safe_load(DEFAULT_RULES_TEXT)
+    limit = data.get("chat_limit")
+    if limit is not None:
+        if isinstance(limit, int) and not isinstance(limit, bool) and 20 <= limit <= 5000:
+            out.chat_limit = limit
+        else:
+            out.problems.append(f"chat_limit in {RULES_PATH} must be a number of characters "
+                                f"from 20 to 5000; using {CHAT_LIMIT}.")
     for i, item in enumerate(data.get("rules") or [], start=1):
         if not isinstance(item, dict) or not item.get("phrase"):
             out.problems.append(f"rule {i} in {RULES_PATH} has no phrase.")
@@ -386,15 +398,30 @@ def check_entry(entry: Entry, rules: Rules | None = None,
     the checks that only ever warn (an import checks thousands of rows)."""
     rules = rules or load_rules(DEFAULT_RULES_TEXT)
     findings: list[Finding] = []
-    for name, text in (("title", entry.title), ("answer", entry.answer), ("phone", entry.phone)):
+    for name, text in (("title", entry.title), ("answer", entry.answer), ("phone", entry.phone),
+                       ("chat", entry.chat)):
         findings += check_tone(text, name, rules)
         findings += check_placeholders(text, name, known_placeholders)
+    findings += check_chat_length(entry.chat, rules.chat_limit)
     if not errors_only:
         for name, text in (("answer", entry.answer), ("phone", entry.phone)):
             findings += check_reading(text, name)
             findings += check_commitment(text, name)
     findings += check_spoken_length(entry.phone)
     return [f for f in findings if f.level == "error"] if errors_only else findings
+
+
+def check_chat_length(chat: str, limit: int) -> list[Finding]:
+    """A chat or SMS message has a length the team sets (chat_limit in checks.yml); the
+    chat version leaves room for the chat greeting and closing."""
+    room = max(20, limit - CHAT_FRAME)
+    if len(chat) <= room:
+        return []
+    return [Finding("chat-length", "error",
+                    f"The chat version is {len(chat)} characters; with the chat greeting and "
+                    f"closing a message holds {limit}, so keep it to about {room}. Say what "
+                    "happens next and when; the email has the rest.", "chat",
+                    excerpt=chat[:40] + "…")]
 
 
 @dataclass

@@ -219,3 +219,35 @@ def phone_script(opening: str, entry: Entry, values: dict[str, object] | None,
                          entry.phone)
     return (render_filled(opening, filled_values, labels),
             render_filled(entry.phone, filled_values, labels), missing)
+
+
+@dataclass
+class Chat:
+    """The chat and SMS version: one short plain-text message."""
+
+    text: str
+    missing: list[str] = field(default_factory=list)
+    limit: int = 320
+
+    @property
+    def length(self) -> int:
+        return len(self.text)
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "missing": self.missing, "length": self.length,
+                "limit": self.limit, "over": self.length > self.limit}
+
+
+def compose_chat(entry: Entry, greeting: str, closing: str, values: dict[str, object] | None,
+                 defaults: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+                 limit: int = 320) -> Chat | None:
+    """The chat greeting, the entry's chat version and the chat closing, filled like the
+    email, on one line each; None when the entry has no chat version."""
+    if not entry.chat:
+        return None
+    filled_values = {k: v for k, v in (defaults or {}).items() if v}
+    filled_values.update(clean_values(values))
+    parts = [p.strip() for p in (greeting, entry.chat, closing) if p and p.strip()]
+    source = "\n".join(parts)
+    missing = missing_in(placeholders_in(source), filled_values, source)
+    return Chat(fill(source, filled_values, labels=labels or {}), missing, limit)

@@ -94,6 +94,12 @@ class Entry:
     def published(self) -> bool:
         return self.status == "published"
 
+    @property
+    def chat(self) -> str:
+        """The short version for chat and SMS (front matter `chat:`), or ''."""
+        value = self.extra.get("chat")
+        return value.strip() if isinstance(value, str) else ""
+
     def with_version(self, version: str | None) -> Entry:
         return replace(self, version=version)
 
@@ -110,6 +116,7 @@ class Entry:
             "review_every_days": self.review_every_days,
             "answer": self.answer,
             "phone": self.phone,
+            "chat": self.chat,
             "version": self.version,
         }
 
@@ -279,6 +286,9 @@ def parse_entry(slug: str, text: str, version: str | None = None, *,
             warnings.append(f"{exc}; it is ignored until fixed")
             return None
 
+    chat = meta.get("chat")
+    if chat is not None and not isinstance(chat, str):
+        raise EntryError("'chat:' is the short chat and SMS version: write it as text")
     reviewed = checked(check_last_reviewed, meta.get("last_reviewed"))
     interval = checked(check_review_every, meta.get("review_every_days"))
     answer, phone = split_body(body)
@@ -364,8 +374,19 @@ def entry_from_fields(slug: str, fields: dict[str, str], base: Entry | None = No
         owner=fields.get("owner", base.owner if base else "").strip(),
         last_reviewed=reviewed_date,
         review_every_days=interval_days,
-        extra=dict(base.extra) if base else {},
+        extra=_with_chat(dict(base.extra) if base else {}, fields),
     )
+
+
+def _with_chat(extra: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    """The form's chat version into the front matter's `chat:` (gone when emptied)."""
+    if "chat" in fields:
+        chat = " ".join(fields["chat"].replace("\r\n", "\n").split())
+        if chat:
+            extra["chat"] = chat
+        else:
+            extra.pop("chat", None)
+    return extra
 
 
 def fields_of(entry: Entry) -> dict[str, str]:
@@ -376,7 +397,7 @@ def fields_of(entry: Entry) -> dict[str, str]:
         "owner": entry.owner,
         "last_reviewed": entry.last_reviewed.isoformat() if entry.last_reviewed else "",
         "review_every_days": str(entry.review_every_days or ""),
-        "answer": entry.answer.strip(), "phone": entry.phone.strip(),
+        "answer": entry.answer.strip(), "phone": entry.phone.strip(), "chat": entry.chat,
     }
 
 

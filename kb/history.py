@@ -240,7 +240,10 @@ def readable(path: str, text: str) -> str:
     every = f"{e.review_every_days} days" if e.review_every_days else "(not set)"
     lines += [f"Status: {e.status}", f"Owner: {e.owner or '(none)'}", f"Review every: {every}",
               f"Last reviewed: {e.last_reviewed.isoformat() if e.last_reviewed else 'never'}"]
-    lines += [f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in sorted(e.extra.items())]
+    lines += [f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in sorted(e.extra.items())
+              if k != "chat"]
     lines += ["", "Email answer:", *e.answer.strip().splitlines(), "",
               "On the phone:", *e.phone.strip().splitlines()]
+    if e.chat:
+        lines += ["", "In chat and SMS:", e.chat]
     return "\n".join(lines) + "\n"

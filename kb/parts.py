@@ -11,7 +11,7 @@ agents meet it: inside an email or at the start of a call, with sample values.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import yaml
 
@@ -25,7 +25,14 @@ from kb.checks import (
     rules_for,
     spoken_seconds,
 )
-from kb.compose import PLACEHOLDER_NAME, PLACEHOLDER_RE, Email, compose, phone_script
+from kb.compose import (
+    PLACEHOLDER_NAME,
+    PLACEHOLDER_RE,
+    Email,
+    compose,
+    compose_chat,
+    phone_script,
+)
 from kb.entry import Entry, load_yaml
 from kb.facts import check_facts_file, parse_facts, uses
 from kb.search.shorthand import listing
@@ -49,6 +56,7 @@ PLACEHOLDER_KEYS = ("label", "example", "default")
 READING_MIN_WORDS = 25  # a grade for "Hello Alex," says nothing
 OPENING_WARN_SECONDS = 15  # the customer wants to speak: a short opening
 SAMPLE_CUSTOMER = "Alex"
+SAMPLE_CHAT = "Sorry about this. Here is what happens next, and when."
 SAMPLE_ENTRY = Entry(
     slug="sample", title="Your question",
     answer="This is where the answer goes: what happened, what we are doing about it, "
@@ -244,6 +252,7 @@ class Preview:
     groups: list[tuple[str, ...]] = field(default_factory=list)
     placeholders: dict[str, dict[str, str]] = field(default_factory=dict)
     shorthand: list = field(default_factory=list)  # kb.search.shorthand.Shorthand rows
+    chat: object = None  # kb.compose.Chat, for the chat greeting and closing
     changed: list = field(default_factory=list)  # facts: (entry, email) of each entry a
     # changed fact reaches, with its new text
 
@@ -283,6 +292,16 @@ def preview(name: str, text: str, sheet: Sheet, defaults: dict[str, str],
         return Preview("shorthand", entry, shorthand=listing(derived or [], text))
     if name == "facts":
         return _facts_preview(text, sheet, entry, values, placeholders)
+    if name in ("chat_greeting", "chat_closing"):
+        chat_parts = {p: sheet.part(p) for p in ("chat_greeting", "chat_closing")}
+        chat_parts[name] = text.strip()
+        with_chat = next((e for e in sorted(sheet.entries()[0], key=lambda e: e.title.lower())
+                          if e.published and e.chat), None) or replace(
+            entry, extra={**entry.extra, "chat": SAMPLE_CHAT})
+        chat = compose_chat(with_chat, chat_parts["chat_greeting"], chat_parts["chat_closing"],
+                            values, labels={n: i["label"] for n, i in placeholders.items()},
+                            limit=rules_for(sheet).chat_limit)
+        return Preview("chat", with_chat, chat=chat)
     if name == "phone_opening":
         labels = {n: i["label"] for n, i in placeholders.items()}
         opening, points, _ = phone_script(text, entry, values, labels=labels)

@@ -32,7 +32,10 @@ SHORTHAND = "_sheet/shorthand.txt"
 PLACEHOLDERS = "_sheet/placeholders.yml"
 FACTS = "_sheet/facts.yml"  # values the team's policy fixes (kb.facts)
 log = logging.getLogger("kb")
-PARTS = {"greeting": GREETING, "closing": CLOSING, "phone_opening": PHONE_OPENING}
+CHAT_GREETING = "_sheet/chat_greeting.md"
+CHAT_CLOSING = "_sheet/chat_closing.md"
+PARTS = {"greeting": GREETING, "closing": CLOSING, "phone_opening": PHONE_OPENING,
+         "chat_greeting": CHAT_GREETING, "chat_closing": CHAT_CLOSING}
 
 
 class RefusedEntry(EntryError, StoreError):

@@ -200,6 +200,12 @@ function initSearch() {
 // reload, a detour or a sign-in after the session ended loses nothing.
 const DRAFT_MINUTES = 60;
 
+function escapeHtml(text) {
+  const div = document.createElement("div");
+  div.textContent = text;
+  return div.innerHTML;
+}
+
 function draftKey(slug) { return "kb.draft." + slug; }
 
 function loadDraft(slug) {
@@ -268,9 +274,36 @@ function initCompose() {
     document.getElementById("opening").innerHTML = data.phone_opening_html;
     document.getElementById("points").innerHTML = data.phone_html;
     mailto.href = data.mailto;
+    showChat(data.chat);
     missingNames.textContent = labels(data).join(", ");
     missingBox.hidden = data.missing.length === 0;
     if (!data.missing.length) anywayButton.hidden = true;
+  }
+
+  // The channel: the email, or the entry's short chat and SMS message (m switches,
+  // remembered in this browser). Copy gives the chosen channel's text.
+  const chatPane = document.getElementById("chat-pane");
+  const copyWhat = document.getElementById("copy-what");
+  const channelInputs = [...document.querySelectorAll("input[name=channel-choice]")];
+  function channel() { return document.body.classList.contains("chat-channel") ? "chat" : "email"; }
+  function setChannel(which) {
+    const chat = which === "chat";
+    document.body.classList.toggle("chat-channel", chat);
+    chatPane.hidden = !chat;
+    copyWhat.textContent = chat ? "Copy chat message" : "Copy email";
+    for (const input of channelInputs) input.checked = input.value === which;
+    localStorage.setItem("kb.channel", which);
+  }
+  for (const input of channelInputs) input.addEventListener("change", () => setChannel(input.value));
+  setChannel(localStorage.getItem("kb.channel") === "chat" ? "chat" : "email");
+
+  function showChat(chat) {
+    const bubble = document.getElementById("chat-preview");
+    if (!chat || !bubble) return;
+    bubble.textContent = chat.text;
+    const length = document.getElementById("chat-length");
+    length.textContent = chat.length + " of " + chat.limit + " characters" +
+      (chat.over ? ": too long for one message" : "");
   }
 
   // The sheet's labels for the values still to fill ("Order number"), never the
@@ -403,16 +436,23 @@ function initCompose() {
     }
     const {vals, data} = result;
     show(vals, data);
-    if (data.missing.length && !anyway) {
-      refuseWithBlanks("copy", data);
+    const chat = channel() === "chat";
+    if (chat && !data.chat) {
+      status.textContent = "Not copied: this entry has no chat version yet. Press m to copy the email instead.";
+      return;
+    }
+    const what = chat ? {...data.chat, missing_labels: data.chat.missing_labels} : data;
+    if (what.missing.length && !anyway) {
+      refuseWithBlanks("copy", what);
       return;
     }
     try {
-      await writeClipboard(data.text, data.html);
-      status.textContent = data.missing.length
-        ? "Copied with blanks: replace " + labels(data).map((n) => "[" + n + "]").join(", ") +
+      if (chat) await writeClipboard(what.text, escapeHtml(what.text));
+      else await writeClipboard(data.text, data.html);
+      status.textContent = what.missing.length
+        ? "Copied with blanks: replace " + labels(what).map((n) => "[" + n + "]").join(", ") +
           " before sending."
-        : "Copied. Paste it into your reply.";
+        : chat ? "Copied the chat message. Paste it into the chat." : "Copied. Paste it into your reply.";
       anywayButton.hidden = true;
       sessionStorage.removeItem(draftKey(slug));
       postJson("/api/events", {kind: "copy", slug: slug, version: article.dataset.version,
@@ -468,6 +508,7 @@ function initCompose() {
       const code = event.code;
       if (code === "KeyC") { event.preventDefault(); copy(event.shiftKey); }
       else if (code === "KeyP") { event.preventDefault(); callToggle.click(); }
+      else if (code === "KeyM") { event.preventDefault(); setChannel(channel() === "chat" ? "email" : "chat"); }
       else if (code === "KeyF") { event.preventDefault(); toggleFavourite(); }
       return;
     }
@@ -499,6 +540,7 @@ function initCompose() {
     if (typing) return;
     if (event.key === "c") { event.preventDefault(); copy(false); }
     else if (event.key === "p") { event.preventDefault(); callToggle.click(); }
+    else if (event.key === "m") { event.preventDefault(); setChannel(channel() === "chat" ? "email" : "chat"); }
     else if (event.key === "f") { event.preventDefault(); toggleFavourite(); }
     else if (event.key === "i" && about) { event.preventDefault(); about.open = !about.open; }
     else if (event.key === "Tab" && !event.shiftKey &&

@@ -1298,3 +1298,46 @@ def test_a_fact_is_changed_in_the_browser_and_its_entries_shown_first(browser, s
     expect(page.locator("input[name=refund_days]")).to_have_count(0)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_m_switches_to_the_chat_message_and_copy_gives_it(browser, server, app, width):
+    from kb.entry import Entry, serialize_entry
+
+    app.extensions["kb"].sheet.write({
+        "_sheet/chat_greeting.md": "Hi {{ customer_name }},\n",
+        "_sheet/chat_closing.md": "– {{ agent_name }}\n",
+        "late.md": serialize_entry(Entry("late", "Parcel late", "The long email.\n", extra={
+            "chat": "Order {{ order_number }} reaches you by Friday."}))},
+        message="chat", author=TARA)
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    sign_in(page, "alice")
+    page.goto("/e/late")
+    keys_ready(page)
+    page.keyboard.press("m")
+    expect(page.locator("#chat-pane")).to_be_visible()
+    expect(page.locator("#copy-what")).to_have_text("Copy chat message")
+    page.fill("input[name=customer_name]", "Ana")
+    page.keyboard.press("Alt+c")  # the order number is still to fill: the same rule
+    expect(page.locator("#copy-status")).to_contain_text("Not copied yet: fill Order number")
+    page.keyboard.type("NW-7")
+    page.keyboard.press("Alt+c")
+    expect(page.locator("#copy-status")).to_have_text(
+        "Copied the chat message. Paste it into the chat.")
+    assert clipboard(page)["text/plain"] == "Hi Ana,\nOrder NW-7 reaches you by Friday.\n– " \
+                                            "Alice Example"
+    expect(page.locator("#chat-preview")).to_contain_text("Order NW-7 reaches you by Friday.")
+    # the choice is kept; an entry without a chat version says so and copies nothing
+    page.goto("/e/refund-status")
+    keys_ready(page)
+    expect(page.locator("#chat-none")).to_be_visible()
+    page.evaluate("navigator.clipboard.writeText('untouched')")
+    page.keyboard.press("c")
+    expect(page.locator("#copy-status")).to_contain_text("no chat version yet")
+    assert page.evaluate("navigator.clipboard.readText()") == "untouched"
+    page.keyboard.press("m")  # back to the email
+    expect(page.locator("#preview")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    context.close()

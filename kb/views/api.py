@@ -32,6 +32,7 @@ from kb.services import services
 from kb.store import ConflictError, RemoteUnavailable, StoreError, entry_path
 from kb.users import person_of
 from kb.views.common import (
+    chat_for,
     entry_findings,
     form_preview,
     index_state,
@@ -151,6 +152,10 @@ def compose_entry(slug: str):
     opening, points, _ = phone_script(svc.sheet.part("phone_opening"), found, values,
                                       svc.defaults(), labels)
     data["phone_opening_html"], data["phone_html"] = str(opening), str(points)
+    chat = chat_for(found, values)  # every channel: email, phone, chat and SMS
+    data["chat"] = chat.to_dict() if chat else None
+    if chat:
+        data["chat"]["missing_labels"] = [label_of(n, labels) for n in chat.missing]
     return jsonify(data)
 
 

@@ -57,7 +57,7 @@ bp = Blueprint("curate", __name__)
 log = logging.getLogger("kb")
 
 FIELD_NAMES = ("title", "phrasings", "tags", "category", "status", "owner", "last_reviewed",
-               "review_every_days", "answer", "phone")
+               "review_every_days", "answer", "phone", "chat")
 
 
 def _form_fields() -> dict[str, str]:

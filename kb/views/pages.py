@@ -30,7 +30,7 @@ from kb.entry import EntryError, entry_overdue
 from kb.history import change_summary, side_by_side
 from kb.render import to_html
 from kb.services import services
-from kb.views.common import load_entry, search_as, unless_down
+from kb.views.common import chat_for, load_entry, search_as, unless_down
 
 bp = Blueprint("pages", __name__)
 
@@ -111,6 +111,8 @@ def _form_fields(entry, svc, values: dict[str, str]):
     defaults = svc.defaults()
     texts = (svc.sheet.part("greeting"), entry.answer, svc.sheet.part("closing"),
              svc.sheet.part("phone_opening"), entry.phone)
+    if entry.chat:  # the chat version's own blanks, and its greeting's and closing's
+        texts += (svc.sheet.part("chat_greeting"), entry.chat, svc.sheet.part("chat_closing"))
     facts = svc.sheet.facts()  # filled by the sheet, never asked
     names = [n for n in placeholders_in(*texts) if n not in facts]
     fallbacks = fallbacks_in(*texts)
@@ -141,6 +143,7 @@ def entry(slug: str):
                     svc.defaults(), svc.labels())
     opening, points, _ = phone_script(svc.sheet.part("phone_opening"), found, values,
                                       svc.defaults(), svc.labels())
+    chat = chat_for(found, values)
     overdue = entry_overdue(found)
     db = database()
     sid = as_id(request.args.get("sid"))
@@ -155,6 +158,7 @@ def entry(slug: str):
         changed=unless_down(None, _changed_since_copied, found),
         favourite=slug in unless_down([], usage.favourites, db, current_user.id),
         learned=learned, missing_labels=[label_of(n, svc.labels()) for n in email.missing],
+        chat=chat,
     )
 
 
