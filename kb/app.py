@@ -70,7 +70,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
               file=sys.stderr, flush=True)
         app.config["KB_FIRST_ADMIN_PASSWORD"] = first_password
 
-    from kb.views import api, auth, curate, health, notices, pages, phrasings, reports, setup
+    from kb.views import (
+        api,
+        auth,
+        curate,
+        extension,
+        health,
+        notices,
+        pages,
+        phrasings,
+        reports,
+        setup,
+    )
     from kb.views.common import IdConverter
 
     app.url_map.converters["int"] = IdConverter
@@ -81,6 +92,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(phrasings.bp)
     app.register_blueprint(setup.bp)
     app.register_blueprint(notices.bp)
+    app.register_blueprint(extension.bp)
     app.add_template_filter(to_html, "markdown")
     app.add_template_filter(
         lambda ts: dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M"), "datetime")

@@ -9,7 +9,7 @@ from flask import abort, current_app, g, jsonify, redirect, request, session, ur
 from flask_login import LoginManager, current_user, login_user
 
 from kb.db import Database, User
-from kb.users import user_by_id, user_for_token
+from kb.users import TOKEN_SIGNED_OUT, token_user, user_by_id
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -53,10 +53,13 @@ def keep_session(generation: int) -> None:
 @login_manager.request_loader
 def _load_from_token(req) -> User | None:
     header = req.headers.get("Authorization", "")
+    if g.get("token_refused"):  # token_first refused it already (and may have deleted it)
+        return None
     if header.lower().startswith("bearer "):
-        user = user_for_token(database(), header[7:])
+        user, refused = token_user(database(), header[7:])
         if user is not None:
             g.token_auth = True  # API calls with a token need no CSRF token
+        g.token_refused = refused
         return user
     return None
 
@@ -68,17 +71,26 @@ def token_first() -> None:
     hook that asks who is signed in.)"""
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        user = user_for_token(database(), header[7:])
+        user, refused = token_user(database(), header[7:])
         if user is not None:
             g._login_user = user  # flask-login's user for this request
             g.token_auth = True
+        g.token_refused = refused
 
 
 @login_manager.unauthorized_handler
 def _unauthorized():
     if request.path.startswith("/api/"):
-        return jsonify(error="Unauthorized", message="Sign in, or send "
-                       "'Authorization: Bearer <token>' (see your profile page)."), 401
+        refused = g.get("token_refused")
+        if refused == TOKEN_SIGNED_OUT:
+            message = ("You signed out of kb, which ends this token too (it belongs to a "
+                       "sign-in, like the browser extension's). Sign in and connect again.")
+        elif refused:
+            message = ("kb does not know this token: it was revoked, or its person was "
+                       "reset or disabled. Make a new one on your profile page.")
+        else:
+            message = "Sign in, or send 'Authorization: Bearer <token>' (see your profile page)."
+        return jsonify(error="Unauthorized", message=message), 401
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 

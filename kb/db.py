@@ -134,6 +134,9 @@ class Token(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_used: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # a token that lives as long as a sign-in (the browser extension's): it stops when
+    # the person's session generation moves on (signing out, a new password, a reset)
+    session_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
     user: Mapped[User] = relationship()
 
 

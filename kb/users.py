@@ -237,30 +237,62 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(db: Database, username: str, label: str = "") -> str:
-    """A new personal API token; only its hash is kept, so show it once."""
+def create_token(db: Database, username: str, label: str = "",
+                 with_session: bool = False) -> str:
+    """A new personal API token; only its hash is kept, so show it once.
+    `with_session`: the token stops when this person signs out anywhere, changes their
+    password or is reset (the browser extension's token, made from a signed-in page)."""
     user = get_user(db, username)
     token = "kb_" + secrets.token_urlsafe(32)
     with db.session() as s:
-        s.add(Token(user_id=user.id, label=label.strip()[:120], token_hash=_hash_token(token)))
+        generation = s.get(User, user.id).session_generation or 0
+        # tokens of earlier sign-ins are dead already: no need to list them
+        s.execute(delete(Token).where(Token.user_id == user.id,
+                                      Token.session_generation.is_not(None),
+                                      Token.session_generation != generation))
+        s.add(Token(user_id=user.id, label=label.strip()[:120], token_hash=_hash_token(token),
+                    session_generation=generation if with_session else None))
         s.commit()
     return token
 
 
-def user_for_token(db: Database, token: str) -> User | None:
+# why a token was refused, for the API's 401 message
+TOKEN_UNKNOWN = "unknown"
+TOKEN_SIGNED_OUT = "signed out"
+
+
+def token_user(db: Database, token: str) -> tuple[User | None, str]:
+    """The person a token stands for, or None and why: TOKEN_UNKNOWN (never made,
+    revoked, its person reset or disabled) or TOKEN_SIGNED_OUT (a token tied to a
+    sign-in that has ended; it is deleted then)."""
     with db.session() as s:
         row = s.scalar(select(Token).where(Token.token_hash == _hash_token(token.strip())))
         if row is None:
-            return None
-        row.last_used = utcnow()
+            return None, TOKEN_UNKNOWN
         user = s.get(User, row.user_id)
+        if user is None or not user.active:
+            return None, TOKEN_UNKNOWN
+        if row.session_generation is not None and \
+                row.session_generation != (user.session_generation or 0):
+            s.delete(row)
+            s.commit()
+            return None, TOKEN_SIGNED_OUT
+        row.last_used = utcnow()
         s.commit()
-        return user if user and user.active else None
+        return user, ""
+
+
+def user_for_token(db: Database, token: str) -> User | None:
+    return token_user(db, token)[0]
 
 
 def list_tokens(db: Database, user_id: int) -> list[Token]:
+    """This person's tokens that still work."""
     with db.session() as s:
-        return list(s.scalars(select(Token).where(Token.user_id == user_id)))
+        generation = s.get(User, user_id).session_generation or 0
+        return list(s.scalars(select(Token).where(
+            Token.user_id == user_id,
+            Token.session_generation.is_(None) | (Token.session_generation == generation))))
 
 
 def revoke_token(db: Database, user_id: int, token_id: int) -> bool:

@@ -84,6 +84,12 @@ MIN_ROLE: dict[str, str | None] = {
     "notices.count": AGENT,
     "notices.open_one": AGENT,
     "notices.read_all": AGENT,
+    "extension.page": AGENT,
+    "extension.connect": AGENT,
+    "extension.download": AGENT,
+    "extension.page_values": ADMIN,
+    "extension.fields": AGENT,
+    "extension.page_value_rules": AGENT,
 }
 
 
@@ -210,6 +216,15 @@ CASES = [
     Case("notices.count", "GET", "/notifications/count", 200),
     Case("notices.open_one", "GET", "/notifications/9999", 404),
     Case("notices.read_all", "POST", "/notifications/read", 302),
+    # the browser extension (a rule that cannot be used is refused and nothing is saved)
+    Case("extension.page", "GET", "/extension", 200),
+    Case("extension.connect", "POST", "/extension/connect", 200),
+    Case("extension.download", "GET", "/extension.zip", 200),
+    Case("extension.page_values", "GET", "/admin/page-values", 200),
+    Case("extension.page_values", "POST", "/admin/page-values", 422,
+         form={"text": "presets: [nope]"}),
+    Case("extension.fields", "GET", "/api/entries/refund-status/fields", 200),
+    Case("extension.page_value_rules", "GET", "/api/extension/page-values", 200),
 ]
 
 

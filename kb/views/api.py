@@ -98,17 +98,19 @@ VERSION_RE = re.compile(r"^[0-9a-f]{40,64}$")
 @bp.post("/events")
 @role_required("agent")
 def event():
-    """The browser reports a copy (views are logged by the entry page itself)."""
+    """The browser reports a copy (the entry page logs its own views; the browser
+    extension reports a view when the agent picks an entry in its panel)."""
     body = _json_body()
     slug = str(body.get("slug", ""))
-    if body.get("kind") != "copy" or not SLUG_RE.match(slug):
-        abort(400, description="Send {kind: 'copy', slug, version, search_id}.")
+    if body.get("kind") not in ("copy", "view") or not SLUG_RE.match(slug):
+        abort(400, description="Send {kind: 'copy' or 'view', slug, version, search_id}.")
     search_id = body.get("search_id")
     version = str(body.get("version") or "") or None
     if version is not None and not VERSION_RE.match(version):
         abort(400, description="'version' is the entry's version id as the entry page "
                                "gives it (40-64 hexadecimal characters), or leave it out.")
-    usage.log_event(database(), current_user.id, "copy", slug, version, as_id(search_id))
+    usage.log_event(database(), current_user.id, body["kind"], slug, version,
+                    as_id(search_id))
     return jsonify(ok=True), 201
 
 
