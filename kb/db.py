@@ -189,17 +189,20 @@ class SearchLog(Base):
 
 
 class Event(Base):
-    """An entry viewed or its email copied, with the version it had then."""
+    """An entry viewed or its email copied, with the version it had then; or a signal
+    that a copy did not help (kb.outcomes), keyed by that copy's `ref`."""
 
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    kind: Mapped[str] = mapped_column(String(10), index=True)  # "view" | "copy"
+    kind: Mapped[str] = mapped_column(String(10), index=True)  # view | copy | a signal
     slug: Mapped[str] = mapped_column(String(80), index=True)
     version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     search_id: Mapped[int | None] = mapped_column(BIG_ID, nullable=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # a copy's key, handed to the page or helpdesk that made it, for the signals after it
+    ref: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class SearchIdBlock(Base):

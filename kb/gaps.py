@@ -122,14 +122,20 @@ def read_searches(db: Database, since: dt.datetime) -> list[Search]:
                                 SearchLog.opened_slug)
                          .where(SearchLog.at >= since)).all()
         uses = s.execute(select(Event.search_id, Event.kind, Event.slug, func.max(Event.at))
-                         .where(Event.search_id.is_not(None), Event.at >= since)
+                         .where(Event.search_id.is_not(None), Event.at >= since,
+                                Event.kind.in_(("copy", "view")))
                          .group_by(Event.search_id, Event.kind, Event.slug)).all()
     used: dict[int, tuple[str, str, dt.datetime]] = {}
     for search_id, kind, slug, at in uses:
         best = used.get(search_id)
-        # a copy says more than an open; the later use of the same kind wins
-        if best is None or (kind, at) > (best[0], best[2]):
+        # the entry copied names the use rather than one only opened; its time is the
+        # search's last use, copy or open
+        if best is None:
             used[search_id] = (kind, slug, at)
+        else:
+            wins = (kind == "copy") > (best[0] == "copy") or (kind == best[0] and at > best[2])
+            used[search_id] = (kind if wins else best[0], slug if wins else best[1],
+                               max(at, best[2]))
     out = []
     for r in rows:
         kind, slug, at = used.get(r.id, (None, r.opened_slug, None))

@@ -119,6 +119,19 @@ def spec() -> dict[str, Any]:
             "/api/entries/{slug}/checks": {"parameters": [SLUG], "get": {
                 "summary": "Answer checks for an entry",
                 "responses": {"200": _json(OBJ), **errors}}},
+            "/api/outcomes": {"post": {
+                "summary": "Say a copy did not help (the agent, or a helpdesk on a "
+                           "re-contact or escalation), keyed by the copy's key from "
+                           "POST /api/events",
+                "requestBody": _body({"type": "object", "required": ["copy", "signal"],
+                                      "properties": {
+                    "copy": {"type": "string"},
+                    "signal": {"type": "string", "enum": ["wrong", "unhappy", "outdated",
+                                                          "recontact", "escalation"]}}}),
+                "responses": {"201": _json({"type": "object", "properties": {
+                    "copy": {"type": "string"}, "signal": {"type": "string"},
+                    "slug": {"type": "string"}, "version": {"type": "string"}}}),
+                    "404": _ERROR, **errors}}},
             "/api/facts": {"get": {
                 "summary": "The sheet's facts (policy values filled into every answer)",
                 "responses": {"200": _json({"type": "object", "properties": {

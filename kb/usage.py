@@ -103,8 +103,8 @@ class SearchLogKeeper:
 
 
 def log_event(db: Database, user_id: int | None, kind: str, slug: str, version: str | None,
-              search_id: int | None = None) -> None:
-    db.usage_log.event(user_id, kind, slug, version, search_id)
+              search_id: int | None = None, ref: str | None = None) -> None:
+    db.usage_log.event(user_id, kind, slug, version, search_id, ref)
 
 
 def _written(db: Database) -> None:

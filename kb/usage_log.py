@@ -137,11 +137,12 @@ class UsageLog:
         return search_id
 
     def event(self, user_id: int | None, kind: str, slug: str, version: str | None,
-              search_id: int | None = None) -> None:
-        """Queue an entry viewed or copied; with the search it came from, if any."""
+              search_id: int | None = None, ref: str | None = None) -> None:
+        """Queue an entry viewed or copied; with the search it came from, if any, and
+        a copy's key (`ref`) for what is said of it later (kb.outcomes)."""
         now = utcnow()
         fields = dict(user_id=user_id, kind=kind, slug=slug, version=version,
-                      search_id=search_id, at=now)
+                      search_id=search_id, at=now, ref=ref)
         problem = too_long(Event, fields)
         if problem:  # would fail the whole batch on PostgreSQL: never queued
             log.warning("usage event not logged (%s)", problem)

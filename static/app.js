@@ -455,13 +455,37 @@ function initCompose() {
         : chat ? "Copied the chat message. Paste it into the chat." : "Copied. Paste it into your reply.";
       anywayButton.hidden = true;
       sessionStorage.removeItem(draftKey(slug));
-      postJson("/api/events", {kind: "copy", slug: slug, version: article.dataset.version,
-                               search_id: article.dataset.sid});
+      const logged = await postJson("/api/events", {kind: "copy", slug: slug, version: article.dataset.version,
+                                                    search_id: article.dataset.sid}).catch(() => null);
+      if (logged && logged.ok) offerOutcome((await logged.json()).copy);
     } catch (err) {
       plain.classList.remove("visually-hidden");
       plain.select();
       status.textContent = "Your browser blocked copying: the text is selected, press Ctrl+C.";
     }
+  }
+  // After a copy: "did not help" in one key (w, u, o), sent with the copy's key, so the
+  // trainers see per entry and version how often an answer failed.
+  const outcomeBox = document.getElementById("outcome");
+  let copyKey = null;
+  function offerOutcome(key) {
+    copyKey = key;
+    outcomeBox.hidden = !key;
+  }
+  async function sendOutcome(signal) {
+    if (!copyKey) return;
+    const button = outcomeBox.querySelector(`[data-signal="${signal}"]`);
+    const response = await postJson("/api/outcomes", {copy: copyKey, signal}).catch(() => null);
+    if (response && response.ok) {
+      outcomeBox.hidden = true;
+      status.textContent = "Noted: " + button.textContent.replace(/^\s*\w\s*/, "").trim() +
+        ". The trainers see it beside this entry.";
+    } else {
+      status.textContent = "Not noted: the server did not answer. Try again in a moment.";
+    }
+  }
+  for (const button of outcomeBox.querySelectorAll("[data-signal]")) {
+    button.addEventListener("click", () => sendOutcome(button.dataset.signal));
   }
   copyButton.addEventListener("click", () => copy(false));
   anywayButton.addEventListener("click", withBlanks);
@@ -541,6 +565,10 @@ function initCompose() {
     if (event.key === "c") { event.preventDefault(); copy(false); }
     else if (event.key === "p") { event.preventDefault(); callToggle.click(); }
     else if (event.key === "m") { event.preventDefault(); setChannel(channel() === "chat" ? "email" : "chat"); }
+    else if (!outcomeBox.hidden && ["w", "u", "o"].includes(event.key)) {
+      event.preventDefault();
+      sendOutcome({w: "wrong", u: "unhappy", o: "outdated"}[event.key]);
+    }
     else if (event.key === "f") { event.preventDefault(); toggleFavourite(); }
     else if (event.key === "i" && about) { event.preventDefault(); about.open = !about.open; }
     else if (event.key === "Tab" && !event.shiftKey &&

@@ -1341,3 +1341,32 @@ def test_m_switches_to_the_chat_message_and_copy_gives_it(browser, server, app, 
     expect(page.locator("#preview")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_after_a_copy_one_key_says_it_did_not_help(browser, server, app, width):
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    sign_in(page, "alice")
+    page.goto("/e/wrong-colour")
+    keys_ready(page)
+    expect(page.locator("#outcome")).to_be_hidden()  # nothing to say before a copy
+    page.fill("input[name=customer_name]", "Ana")
+    page.locator("input[name=customer_name]").press("Escape")
+    page.keyboard.press("c")
+    expect(page.locator("#copy-status")).to_contain_text("Copied")
+    expect(page.locator("#outcome")).to_be_visible()
+    page.keyboard.press("o")
+    expect(page.locator("#copy-status")).to_contain_text("Noted: answer out of date")
+    expect(page.locator("#outcome")).to_be_hidden()
+    from sqlalchemy import select
+
+    from kb.db import Event
+
+    db = app.extensions["kb_db"]
+    db.usage_log.flush()
+    with db.session() as s:
+        kinds = [e.kind for e in s.scalars(select(Event).where(Event.slug == "wrong-colour"))]
+    assert kinds.count("outdated") == 1 and "copy" in kinds
+    context.close()

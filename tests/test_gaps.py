@@ -161,3 +161,16 @@ def test_a_gap_answered_since_says_so_instead_of_offering_to_write(app, client, 
     assert 'class="write"' not in parrot
     voucher = re.search(r"<tr><td><q>voucher expired</q>.*?</tr>", html, re.S).group(0)
     assert 'class="write"' in voucher  # nothing new answers this one
+
+
+def test_a_copy_names_the_search_s_use_over_an_entry_only_opened(app, client):
+    from kb.gaps import read_searches
+
+    found = search(client, "money back please")
+    client.get(f"/e/wrong-colour?sid={found['search_id']}")  # opened, not the one
+    client.get(f"/e/refund-status?sid={found['search_id']}")
+    copy(client, "refund-status", found["search_id"])
+    since = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(days=1)
+    [row] = [s for s in read_searches(app.extensions["kb_db"], since)
+             if s.id == found["search_id"]]
+    assert row.used_slug == "refund-status"

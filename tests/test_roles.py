@@ -68,6 +68,7 @@ MIN_ROLE: dict[str, str | None] = {
     "api.check_sheet_part": TRAINER,
     "api.preview_entry": AGENT,
     "api.facts": AGENT,
+    "api.outcome": AGENT,
     "reports.gaps": TRAINER,
     "reports.usage_report": TRAINER,
     "reports.review_due_list": AGENT,
@@ -192,6 +193,8 @@ CASES = [
          json={"text": "Hi {{ customer_name }},"}),
     Case("api.preview_entry", "POST", "/api/preview-entry", 200, json={"answer": "Hello."}),
     Case("api.facts", "GET", "/api/facts", 200),
+    Case("api.outcome", "POST", "/api/outcomes", 404, json={"copy": "00" * 8,
+                                                           "signal": "wrong"}),
     Case("reports.openapi", "GET", "/api/openapi.json", 200),
     # keeping the sheet good
     Case("reports.gaps", "GET", "/gaps", 200),

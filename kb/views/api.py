@@ -8,8 +8,8 @@ from dataclasses import asdict, replace
 from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import current_user
 
+from kb import outcomes, usage
 from kb import proposals as P
-from kb import usage
 from kb.auth import database, role_required
 from kb.compose import clean_values, compose, label_of, phone_script
 from kb.db import as_id
@@ -109,9 +109,24 @@ def event():
     if version is not None and not VERSION_RE.match(version):
         abort(400, description="'version' is the entry's version id as the entry page "
                                "gives it (40-64 hexadecimal characters), or leave it out.")
+    # a copy's key: what the page or the helpdesk says of it later (POST /api/outcomes)
+    ref = outcomes.new_ref() if body["kind"] == "copy" else None
     usage.log_event(database(), current_user.id, body["kind"], slug, version,
-                    as_id(search_id))
-    return jsonify(ok=True), 201
+                    as_id(search_id), ref)
+    return jsonify(ok=True, copy=ref), 201
+
+
+@bp.post("/outcomes")
+@role_required("agent")
+def outcome():
+    """A copy did not help: the agent's one key, or a helpdesk's re-contact or escalation
+    of the case, keyed by the copy it follows."""
+    body = _json_body()
+    try:
+        done = outcomes.record(database(), body.get("copy"), body.get("signal"))
+    except outcomes.OutcomeError as exc:
+        return _error(exc.status, str(exc))
+    return jsonify(done), 201
 
 
 @bp.post("/favourites/<slug>")

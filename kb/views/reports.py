@@ -21,7 +21,7 @@ from flask import (
 from flask_login import current_user
 
 from kb import gaps as kb_gaps
-from kb import usage
+from kb import outcomes, usage
 from kb.auth import database, role_required, safe_next
 from kb.compose import render_filled
 from kb.entry import EntryError, review_due
@@ -81,8 +81,11 @@ def usage_report():
     rows = []
     for e in published:
         r, a = recent.get(e.slug), ever.get(e.slug)
+        bad90 = sum(outcomes.not_helped(c) for c in r.by_version.values()) if r else 0
         rows.append({
             "entry": e, "views90": r.views if r else 0, "copies90": r.copies if r else 0,
+            "bad90": bad90,
+            "rate90": bad90 / r.copies if r and r.copies else None,
             "views": a.views if a else 0, "copies": a.copies if a else 0,
             "last_used": a.last_used if a else None,
             "by_version": a.by_version if a else {},
@@ -93,9 +96,13 @@ def usage_report():
     unused = [x for x in rows if x["views90"] + x["copies90"] == 0
               and entry_path(x["entry"].slug) in old_enough]
     made = made_by(store, {v for x in rows for v in x["by_version"]})
+    # entries that help less since their last change: what changed is the first suspect
+    rising = [(x, rise) for x in rows
+              if (rise := outcomes.rose(x["entry"].slug, x["entry"].version, x["by_version"]))]
     # the most used entries agents in chat and SMS must still copy the email of
     no_chat = [x for x in rows if not x["entry"].chat and x["copies90"] + x["views90"]][:20]
-    return render_template("usage.html", rows=rows, unused=unused, made=made, no_chat=no_chat)
+    return render_template("usage.html", rows=rows, unused=unused, made=made, no_chat=no_chat,
+                           rising=rising, not_helped=outcomes.not_helped)
 
 
 def usage_window_start() -> dt.datetime:
