@@ -92,6 +92,8 @@ STARTER_RULES = f"""\
 #               visible text
 #   A pattern is a JavaScript regular expression, case-insensitive; its first group
 #   (or the whole match) is the value.
+#   chat_boxes: a CSS selector of the site's chat reply boxes: there the panel inserts
+#     the entry's chat version when it has one (one-line fields are chat boxes anyway)
 presets: [{", ".join(PRESETS)}]
 sites: []
 # sites:
@@ -237,8 +239,13 @@ def parse_rules(text: str) -> dict[str, Any]:
             problems.append(f"{where}: match is the page's address, such as "
                             "https://help.example.com/tickets/* (or several in a list)")
             continue
-        values = site.get("values")
-        if not isinstance(values, dict) or not values:
+        unknown = sorted(set(map(str, site)) - {"name", "match", "values", "chat_boxes"})
+        if unknown:
+            problems.append(f"{where}: unknown key {', '.join(unknown)} (a site has match, "
+                            "values, chat_boxes and a name)")
+            continue
+        values = site.get("values") or ({} if site.get("chat_boxes") else None)
+        if not isinstance(values, dict):
             problems.append(f"{where}: values: says, per placeholder, where the page shows it")
             continue
         clean = {}
@@ -248,7 +255,11 @@ def parse_rules(text: str) -> dict[str, Any]:
                                 "(letters, digits and _, as in customer_name)")
                 continue
             clean[name] = _sources(value, f"{where}, {name}", problems)
-        sites.append({"name": str(site.get("name") or ""), "match": matches, "values": clean})
+        chat = site.get("chat_boxes")
+        if chat is not None and (not isinstance(chat, str) or not chat.strip()):
+            problems.append(f"{where}: chat_boxes is a CSS selector of the chat reply boxes")
+        sites.append({"name": str(site.get("name") or ""), "match": matches, "values": clean,
+                      **({"chat_boxes": chat.strip()} if isinstance(chat, str) else {})})
     if problems:
         raise RulesError("; ".join(problems) + ".")
     return {"presets": [str(p) for p in presets], "sites": sites}

@@ -74,6 +74,23 @@ def test_facts_are_filled_by_kb_and_never_fields(app, client):
     assert "refund_days" not in names and "amount" in names
 
 
+def test_fields_of_the_chat_message_where_the_entry_has_one(app, client):
+    sheet = app.extensions["kb"].sheet
+    sheet.write({"refund-status.md": entry_text(
+        "Refund status", "Your refund of {{ amount }} was sent on {{ date }}.",
+        chat="Refund of {{ amount }} on its way."),
+        "_sheet/chat_greeting.md": "Hi {{ customer_name }}!\n"}, message="chat",
+        author=TARA)
+    chat = client.get("/api/entries/refund-status/fields?channel=chat").get_json()
+    assert chat["channel"] == "chat"
+    assert [f["name"] for f in chat["fields"]] == ["customer_name", "amount"]
+    email = client.get("/api/entries/refund-status/fields").get_json()
+    assert email["channel"] == "email" and "date" in [f["name"] for f in email["fields"]]
+    # no chat version: the email's fields, said so
+    other = client.get("/api/entries/wrong-colour/fields?channel=chat").get_json()
+    assert other["channel"] == "email"
+
+
 def test_the_panel_reports_a_view_and_an_insert_as_a_copy_linked_to_its_search(app, anon):
     db = app.extensions["kb_db"]
     token = create_token(db, "alice")
@@ -193,6 +210,8 @@ def test_page_value_rules_are_checked_and_name_each_problem():
         ("sites:\n  - match: https://x/*\n    values: {a-b: {url: x}}", "not a placeholder"),
         ("sites:\n  - match: https://x/*\n    values: {a: {url: x, pattern: y}}", "go with a"),
         ("presets: [", "not readable YAML"),
+        ("sites:\n  - match: https://x/*\n    chat_boxes: 3", "chat_boxes is a CSS selector"),
+        ("sites:\n  - match: https://x/*\n    value: {a: {url: x}}", "unknown key value"),
     ]
     for text, says in bad:
         with pytest.raises(RulesError, match=says.replace("(", r"\(")):

@@ -24,7 +24,7 @@ from sqlalchemy import select  # noqa: E402
 
 from kb.db import Database, Event, SearchLog, Token  # noqa: E402
 from kb.users import create_token, create_user, get_user, revoke_all_tokens  # noqa: E402
-from tests.conftest import PASSWORD, write_seed  # noqa: E402
+from tests.conftest import PASSWORD, entry_text, write_seed  # noqa: E402
 from tests.extension_procs import KbServer, Pages, download_extension, launch  # noqa: E402
 
 # where the stand-in page shows the customer's name and the order number
@@ -35,6 +35,7 @@ sites:
     values:
       customer_name: {selector: .requester, pattern: "^\\s*(\\S+)"}
       order_number: {text: "\\b(NW-\\d{6})\\b"}
+    chat_boxes: "#chat"
 """
 PANEL = "kb-reply-panel"
 WAIT = 20_000  # ms; generous for a busy 2-core machine (no assertion is about speed)
@@ -45,6 +46,9 @@ def world(tmp_path_factory):
     base = tmp_path_factory.mktemp("extension")
     seed = write_seed(base / "seed")
     (seed / "_sheet" / "page_values.yml").write_text(RULES)
+    (seed / "refund-status.md").write_text(entry_text(
+        "Refund status", "Your refund of {{ amount }} was sent on {{ date }}.",
+        phrasings=["where is my money"], chat="Your refund of {{ amount }} left us on {{ date }}."))
     instance = base / "instance"
     instance.mkdir()
     db = Database(f"sqlite:///{instance / 'kb.sqlite'}")
@@ -262,6 +266,31 @@ def test_editor_in_a_frame(helpdesk):
     expect(body.locator("p", has_text="Hello Ana,")).to_have_count(1)
     page.keyboard.press("Control+z")
     expect(body).not_to_contain_text("Your refund")
+
+
+def test_a_chat_box_gets_the_chat_version_as_plain_text(helpdesk):
+    page = helpdesk
+    for box in ("#chat", "#line"):  # a box the site's rules name, and a one-line field
+        page.click(box)
+        page.keyboard.press("Alt+k")
+        panel_search(page, "where is my money")
+        page.keyboard.press("Enter")
+        expect(page.locator(f"{PANEL} h2")).to_have_text("Refund status · chat message")
+        expect(page.locator(f"{PANEL} input[name=amount]")).to_be_focused()
+        page.keyboard.type("$25")
+        page.keyboard.press("Enter")
+        page.keyboard.type("3 May")
+        page.keyboard.press("Enter")
+        expect(page.locator(PANEL)).to_have_count(0)
+    expect(page.locator("#chat")).to_have_text("Your refund of $25 left us on 3 May.")
+    assert "<p>" not in page.inner_html("#chat")
+    expect(page.locator("#line")).to_have_value("Your refund of $25 left us on 3 May.")
+    # an entry without a chat version gives its email there
+    page.fill("#line", "")
+    page.keyboard.press("Alt+k")
+    panel_search(page, "shade is off")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"{PANEL} h2")).to_have_text("Colour differs from the website")
 
 
 def test_escape_goes_back_a_step_and_leaves_the_field_as_it_was(helpdesk):

@@ -105,16 +105,24 @@ def page_values():
 @bp.get("/api/entries/<slug>/fields")
 @role_required("agent")
 def fields(slug: str):
-    """What the panel asks before composing: the email's placeholders in order, with
-    the sheet's label, an example, the value it starts from (the agent's own name, the
+    """What the panel asks before composing: the placeholders of the email (or, with
+    ?channel=chat and an entry that has one, of the chat message) in order, with the
+    sheet's label, an example, the value it starts from (the agent's own name, the
     company) and the fallback that stands in when left empty. The sheet's facts are
     not fields: they are filled in by kb and never asked."""
     entry = load_entry(slug)
     svc = services()
-    texts = (svc.sheet.part("greeting"), entry.answer, svc.sheet.part("closing"), entry.title)
+    if request.args.get("channel") == "chat" and entry.chat:
+        channel = "chat"
+        texts = (svc.sheet.part("chat_greeting"), entry.chat, svc.sheet.part("chat_closing"))
+    else:
+        channel = "email"
+        texts = (svc.sheet.part("greeting"), entry.answer, svc.sheet.part("closing"),
+                 entry.title)
     known, labels, defaults = svc.sheet.placeholders(), svc.labels(), svc.defaults()
     facts, fallbacks = svc.sheet.facts(), fallbacks_in(*texts)
-    return jsonify(slug=entry.slug, title=entry.title, version=entry.version, fields=[{
+    return jsonify(slug=entry.slug, title=entry.title, version=entry.version, channel=channel,
+                   fields=[{
         "name": name, "label": label_of(name, labels),
         "example": str(known.get(name, {}).get("example") or ""),
         "value": defaults.get(name, ""), "fallback": fallbacks.get(name, ""),

@@ -50,9 +50,14 @@
     return fieldOf(path[0]);
   }
 
-  // A chat box takes the entry's chat version when kb gives one.
-  function isChatBox(field) {
-    return field.tagName === "INPUT" || field.getAttribute("aria-multiline") === "false";
+  // A chat box takes the entry's chat version when it has one: a one-line field, or a
+  // box the site's rules call a chat box.
+  function isChatBox(field, sites) {
+    if (field.tagName === "INPUT" || field.getAttribute("aria-multiline") === "false") return true;
+    return (sites || []).some((site) => {
+      if (!site.chat_boxes || !siteMatches(site)) return false;
+      try { return Boolean(field.closest(site.chat_boxes)); } catch (err) { return false; }
+    });
   }
 
   function parseShortcut(text) {
@@ -260,7 +265,8 @@
     document.documentElement.append(host);
 
     panel = {field, caret, byColons, host, root, q, list, form, msg, results: [], selected: -1,
-             latest: 0, typed: null, searchId: null, entry: null, busy: false};
+             latest: 0, typed: null, searchId: null, entry: null, busy: false,
+             sites: ask({type: "rules"}).then((reply) => (reply && reply.sites) || [])};
     place(host, at);
     // keys typed in the panel are not the page's shortcuts
     for (const type of ["keydown", "keyup", "keypress", "input"]) {
@@ -413,7 +419,8 @@
     if (!hit || p.busy) return;
     p.busy = true;
     say("Opening " + hit.title + "…");
-    const reply = await ask({type: "fields", slug: hit.slug});
+    const chat = isChatBox(p.field, await p.sites);
+    const reply = await ask({type: "fields", slug: hit.slug, chat});
     p.busy = false;
     if (panel !== p) return;
     if (reply.error) { problem(reply); return; }
@@ -430,7 +437,7 @@
     const form = p.form;
     form.replaceChildren();
     const title = document.createElement("h2");
-    title.textContent = entry.title;
+    title.textContent = entry.channel === "chat" ? entry.title + " · chat message" : entry.title;
     form.append(title);
     const known = document.createElement("details");
     const summary = document.createElement("summary");
@@ -502,7 +509,12 @@
     const p = panel;
     if (!p || !p.entry) return;
     const reply = await ask({type: "compose", slug: p.entry.slug, values: values(p)});
-    if (panel === p && reply.data) p.form.querySelector(".preview").textContent = reply.data.text;
+    if (panel === p && reply.data) p.form.querySelector(".preview").textContent = message(p, reply.data).text;
+  }
+
+  // What goes in: the chat message in a chat box (when the entry has one), else the email.
+  function message(p, data) {
+    return p.entry.channel === "chat" && data.chat ? data.chat : data;
   }
 
   function onFieldKey(event) {
@@ -534,21 +546,22 @@
     p.busy = false;
     if (panel !== p) return;
     if (reply.error) { problem(reply, "Nothing was inserted."); return; }
-    const data = reply.data;
-    if (data.missing.length) {
-      const labels = data.missing_labels || data.missing;
+    const out = message(p, reply.data);
+    if (out.missing.length) {
+      const labels = out.missing_labels || out.missing;
       if (p.form.hidden) showFields(p, p.entry, {});
       say("Not inserted yet: fill " + labels.join(", ") + ".", true);
-      const field = p.form.querySelector(`input[name="${CSS.escape(data.missing[0])}"]`);
+      const field = p.form.querySelector(`input[name="${CSS.escape(out.missing[0])}"]`);
       if (field) field.focus();
       return;
     }
     const {field, caret, entry, searchId} = p;
-    const chat = isChatBox(field) && typeof data.chat === "string" && data.chat;
     close(false);
     restoreCaret(field, caret);
-    const text = (chat || data.text).replace(/\s+$/, "");
-    insertInto(field, text, chat ? "" : cleanHtml(data.html));
+    // the chat message is plain text; the email is formatted where the editor is rich
+    let text = out.text.replace(/\s+$/, "");
+    if (field.tagName === "INPUT") text = text.replace(/\s*\n\s*/g, " ");  // one line
+    insertInto(field, text, out === reply.data ? cleanHtml(out.html) : "");
     // an insert is a copy: usage, gaps and the learning loop count it, linked to the search
     ask({type: "event", kind: "copy", slug: entry.slug, version: entry.version, search_id: searchId});
   }
@@ -595,6 +608,23 @@
       if (s.text) return firstGroup(s.text, document.body ? document.body.innerText : "");
     } catch (err) { /* a selector or pattern this browser cannot read: no offer */ }
     return "";
+  }
+
+  // This page's address and, in a frame, the page around it (the helpdesk's ticket).
+  function pageUrls() {
+    const urls = [location.href];
+    try {
+      if (top !== window) urls.push(top.location.href);
+    } catch (err) {  // a frame from another site: the ticket page's origin is all there is
+      const origins = location.ancestorOrigins || [];
+      if (origins.length) urls.push(origins[origins.length - 1] + "/");
+    }
+    return urls;
+  }
+
+  function siteMatches(site) {
+    const urls = pageUrls();
+    return (site.match || []).some((m) => urls.some((url) => glob(m).test(url)));
   }
 
   function pageValues(sites) {

@@ -112,7 +112,8 @@ async function pageRules(kb) {
 async function fields(message, sender) {
   const s = await settings();
   const [reply, sites] = await Promise.all([
-    api("GET", `/api/entries/${encodeURIComponent(message.slug)}/fields`), pageRules(s.kb)]);
+    api("GET", `/api/entries/${encodeURIComponent(message.slug)}/fields` +
+               (message.chat ? "?channel=chat" : "")), pageRules(s.kb)]);
   if (reply.error) return reply;
   let offered = {};
   if (sites.length && sender.tab) {
@@ -195,6 +196,7 @@ async function handle(message, sender) {
       return api("GET", "/api/search?" + params);
     }
     case "fields": return fields(message, sender);
+    case "rules": return {sites: await pageRules((await settings()).kb)};
     case "compose":
       return api("POST", `/api/compose/${encodeURIComponent(message.slug)}`, {values: message.values});
     case "event":
