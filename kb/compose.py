@@ -21,7 +21,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
@@ -251,3 +251,23 @@ def compose_chat(entry: Entry, greeting: str, closing: str, values: dict[str, ob
     source = "\n".join(parts)
     missing = missing_in(placeholders_in(source), filled_values, source)
     return Chat(fill(source, filled_values, labels=labels or {}), missing, limit)
+
+
+MAX_TOGETHER = 4  # entries in one reply
+
+
+def together(entries: list[Entry]) -> Entry:
+    """Several entries as one reply, for a customer with more than one problem: the
+    answers in order (one greeting and one closing go around them), the phone points
+    under each title, the chat versions one after the other when each has one. A
+    placeholder the answers share is one value."""
+    if len(entries) == 1:
+        return entries[0]
+    first = entries[0]
+    answer = "\n\n".join(e.answer.strip() for e in entries) + "\n"
+    phone = "\n\n".join(f"**{e.title}**\n\n{e.phone.strip()}" for e in entries
+                         if e.phone.strip())
+    chats = [e.chat for e in entries]
+    extra = {"chat": " ".join(chats)} if all(chats) else {}
+    return replace(first, title=" and ".join(e.title for e in entries), answer=answer,
+                   phone=phone + "\n" if phone else "", extra=extra)

@@ -455,9 +455,14 @@ function initCompose() {
         : chat ? "Copied the chat message. Paste it into the chat." : "Copied. Paste it into your reply.";
       anywayButton.hidden = true;
       sessionStorage.removeItem(draftKey(slug));
-      const logged = await postJson("/api/events", {kind: "copy", slug: slug, version: article.dataset.version,
-                                                    search_id: article.dataset.sid}).catch(() => null);
-      if (logged && logged.ok) offerOutcome((await logged.json()).copy);
+      // a copy of each entry in the reply; "did not help" is said of the first
+      const keys = [];
+      for (const part of JSON.parse(article.dataset.together || "[]")) {
+        const logged = await postJson("/api/events", {kind: "copy", slug: part.slug, version: part.version,
+                                                      search_id: article.dataset.sid}).catch(() => null);
+        if (logged && logged.ok) keys.push((await logged.json()).copy);
+      }
+      offerOutcome(keys[0] || null);
     } catch (err) {
       plain.classList.remove("visually-hidden");
       plain.select();
@@ -487,6 +492,66 @@ function initCompose() {
   for (const button of outcomeBox.querySelectorAll("[data-signal]")) {
     button.addEventListener("click", () => sendOutcome(button.dataset.signal));
   }
+  // "And also…": another entry for the same reply (a customer with two problems). The
+  // page becomes /e/<this>?and=<others>, one email with one greeting and one closing;
+  // what was typed comes along (the draft is this entry's).
+  const andBox = document.getElementById("and-box");
+  const andQ = document.getElementById("and-q");
+  const andResults = document.getElementById("and-results");
+  const inReply = JSON.parse(article.dataset.together || "[]").map((p) => p.slug);
+  let andPicked = 0;
+  function openAnd() {
+    andBox.hidden = false;
+    andQ.focus();
+  }
+  function addToReply(other) {
+    saveDraft();
+    const rest = [...inReply.slice(1), other].filter((s, i, all) => s !== slug && all.indexOf(s) === i);
+    const params = new URLSearchParams(location.search);
+    params.set("and", rest.join(","));
+    window.location.href = article.dataset.entryUrl + "?" + params.toString();
+  }
+  const andLinks = () => [...andResults.querySelectorAll("a")];
+  function andSelect(i) {
+    const links = andLinks();
+    andPicked = Math.max(0, Math.min(i, links.length - 1));
+    links.forEach((a, k) => a.classList.toggle("selected", k === andPicked));
+  }
+  const andSearch = debounce(async () => {
+    const q = andQ.value.trim();
+    if (!q) { andResults.replaceChildren(); return; }
+    const url = article.dataset.searchApi + "?" + new URLSearchParams({q, limit: "6", typing: "1"});
+    const response = await fetch(url, {headers: {Accept: "application/json"}}).catch(() => null);
+    if (!response || !response.ok || andQ.value.trim() !== q) return;
+    const data = await response.json();
+    andResults.replaceChildren(...data.results.filter((r) => !inReply.includes(r.slug)).map((r) => {
+      const li = document.createElement("li");
+      li.className = "result";
+      const a = document.createElement("a");
+      a.href = "#";
+      a.textContent = r.title;
+      a.addEventListener("click", (event) => { event.preventDefault(); addToReply(r.slug); });
+      li.append(a);
+      return li;
+    }));
+    andSelect(0);
+  }, 60);
+  andQ.addEventListener("input", andSearch);
+  andQ.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown") { event.preventDefault(); andSelect(andPicked + 1); }
+    else if (event.key === "ArrowUp") { event.preventDefault(); andSelect(andPicked - 1); }
+    else if (event.key === "Enter") {
+      event.preventDefault();
+      const link = andLinks()[andPicked];
+      if (link) link.click();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      andBox.hidden = true;
+      document.getElementById("and-also").focus();
+    }
+  });
+  document.getElementById("and-also").addEventListener("click", openAnd);
   copyButton.addEventListener("click", () => copy(false));
   anywayButton.addEventListener("click", withBlanks);
 
@@ -565,6 +630,7 @@ function initCompose() {
     if (event.key === "c") { event.preventDefault(); copy(false); }
     else if (event.key === "p") { event.preventDefault(); callToggle.click(); }
     else if (event.key === "m") { event.preventDefault(); setChannel(channel() === "chat" ? "email" : "chat"); }
+    else if (event.key === "a") { event.preventDefault(); openAnd(); }
     else if (!outcomeBox.hidden && ["w", "u", "o"].includes(event.key)) {
       event.preventDefault();
       sendOutcome({w: "wrong", u: "unhappy", o: "outdated"}[event.key]);

@@ -1370,3 +1370,46 @@ def test_after_a_copy_one_key_says_it_did_not_help(browser, server, app, width):
         kinds = [e.kind for e in s.scalars(select(Event).where(Event.slug == "wrong-colour"))]
     assert kinds.count("outdated") == 1 and "copy" in kinds
     context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_and_also_adds_an_entry_to_the_same_reply(browser, server, app, width):
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    sign_in(page, "alice")
+    page.goto("/e/refund-status")
+    keys_ready(page)
+    page.fill("input[name=customer_name]", "Ana")
+    page.locator("input[name=customer_name]").press("Escape")
+    page.keyboard.press("a")  # and also…
+    expect(page.locator("#and-q")).to_be_focused()
+    page.keyboard.type("box came smashed")
+    expect(page.locator("#and-results li").first).to_contain_text("Item arrived damaged")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/e/refund-status?*and=item-arrived-damaged*")
+    keys_ready(page)
+    expect(page.locator("#together")).to_contain_text("Item arrived damaged")
+    expect(page.locator("input[name=customer_name]")).to_have_value("Ana")  # kept
+    for name, value in (("amount", "£5"), ("date", "3 May"), ("item", "lamp"),
+                        ("order_number", "NW-1")):
+        page.fill(f"input[name={name}]", value)
+    page.locator("#copy").click()
+    expect(page.locator("#copy-status")).to_contain_text("Copied")
+    text = clipboard(page)["text/plain"]
+    assert text.count("Hello Ana,") == 1 and "Your refund of £5" in text
+    assert "your lamp arrived damaged" in text and text.count("Kind regards") <= 1
+    expect(page.locator("#outcome")).to_be_visible()  # shown once the copies are logged
+    from sqlalchemy import select
+
+    from kb.db import Event
+
+    db = app.extensions["kb_db"]
+    db.usage_log.flush()
+    with db.session() as s:
+        copied = {e.slug for e in s.scalars(select(Event).where(Event.kind == "copy"))}
+    assert copied == {"refund-status", "item-arrived-damaged"}  # a copy of each
+    page.locator("#together .drop").click()  # and out again
+    expect(page.locator("#together")).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    context.close()

@@ -11,7 +11,7 @@ from flask_login import current_user
 from kb import outcomes, usage
 from kb import proposals as P
 from kb.auth import database, role_required
-from kb.compose import clean_values, compose, label_of, phone_script
+from kb.compose import clean_values, compose, label_of, phone_script, together
 from kb.db import as_id
 from kb.entry import (
     SLUG_RE,
@@ -32,6 +32,7 @@ from kb.services import services
 from kb.store import ConflictError, RemoteUnavailable, StoreError, entry_path
 from kb.users import person_of
 from kb.views.common import (
+    added_entries,
     chat_for,
     entry_findings,
     form_preview,
@@ -158,7 +159,7 @@ def compose_entry(slug: str):
     if not isinstance(values, dict):
         return _error(400, "Send an object of placeholder names and values.")
     values = values.get("values", values) if isinstance(values.get("values"), dict) else values
-    found = load_entry(slug)
+    found = together([load_entry(slug), *added_entries(slug)])  # ?and=: one reply
     svc = services()
     values = svc.typed(clean_values(values))
     email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"), values,

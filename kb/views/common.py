@@ -160,3 +160,13 @@ def chat_for(entry, values: dict):
     svc = services()
     return compose_chat(entry, svc.sheet.part("chat_greeting"), svc.sheet.part("chat_closing"),
                         values, svc.defaults(), svc.labels(), rules_for(svc.sheet).chat_limit)
+
+
+def added_entries(slug: str) -> list:
+    """The entries added to this one's reply ("and also…": ?and=a,b), in order, each
+    once, at most MAX_TOGETHER in all; an unknown one is a 404 naming it."""
+    from kb.compose import MAX_TOGETHER
+
+    raw = request.args.get("and", "")
+    slugs = [s for s in dict.fromkeys(raw.split(",")) if s and s != slug]
+    return [load_entry(s) for s in slugs[:MAX_TOGETHER - 1]]

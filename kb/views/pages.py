@@ -24,13 +24,14 @@ from kb.compose import (
     label_of,
     phone_script,
     placeholders_in,
+    together,
 )
 from kb.db import as_id
 from kb.entry import EntryError, entry_overdue
 from kb.history import change_summary, side_by_side
 from kb.render import to_html
 from kb.services import services
-from kb.views.common import chat_for, load_entry, search_as, unless_down
+from kb.views.common import added_entries, chat_for, load_entry, search_as, unless_down
 
 bp = Blueprint("pages", __name__)
 
@@ -138,12 +139,14 @@ def entry(slug: str):
     """The entry; a POST (the compose form without JavaScript) shows it filled in."""
     svc = services()
     found = load_entry(slug)
+    others = added_entries(slug)
+    reply = together([found, *others])  # the entries of one reply ("and also…")
     values = svc.typed(_values())
-    email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"), values,
+    email = compose(reply, svc.sheet.part("greeting"), svc.sheet.part("closing"), values,
                     svc.defaults(), svc.labels())
-    opening, points, _ = phone_script(svc.sheet.part("phone_opening"), found, values,
+    opening, points, _ = phone_script(svc.sheet.part("phone_opening"), reply, values,
                                       svc.defaults(), svc.labels())
-    chat = chat_for(found, values)
+    chat = chat_for(reply, values)
     overdue = entry_overdue(found)
     db = database()
     sid = as_id(request.args.get("sid"))
@@ -153,7 +156,9 @@ def entry(slug: str):
                if current_user.can("trainer") else [])
     return render_template(
         "entry.html", entry=found, answer_html=to_html(found.answer), email=email,
-        opening=opening, points=points, fields=_form_fields(found, svc, values), overdue=overdue,
+        opening=opening, points=points, fields=_form_fields(reply, svc, values), overdue=overdue,
+        others=others, together=[{"slug": e.slug, "version": e.version}
+                                 for e in [found, *others]],
         query=request.args.get("q", ""), search_id=sid or "",
         changed=unless_down(None, _changed_since_copied, found),
         favourite=slug in unless_down([], usage.favourites, db, current_user.id),
@@ -188,8 +193,9 @@ def eml(slug: str):
     if "\r" in to or "\n" in to:
         abort(400, description="The To address cannot contain a line break. Type one "
                                "address, or leave it empty and fill it in your mail program.")
-    email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"),
-                    svc.typed(_values()), svc.defaults(), svc.labels())
+    email = compose(together([found, *added_entries(slug)]), svc.sheet.part("greeting"),
+                    svc.sheet.part("closing"), svc.typed(_values()), svc.defaults(),
+                    svc.labels())
     if email.missing and request.form.get("blanks") != "1":  # the rule Copy follows
         names = ", ".join(label_of(n, svc.labels()) for n in email.missing)
         abort(422, description=f"Not downloaded: fill {names} on the entry page first, "
