@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from kb.attachments import files_of, links_of
 from kb.entry import Entry
 from kb.render import to_html
 from kb.text import single_line
@@ -131,9 +132,11 @@ class Email:
     def mailto(self, to: str = "") -> str:
         return f"mailto:{quote(to)}?subject={quote(self.subject)}&body={quote(self.text)}"
 
-    def to_eml(self, sender: str = "", to: str = "") -> bytes:
-        """A draft mail file. A header is one line: line breaks in the subject fold into
-        spaces; an address with a line break is refused (it could add headers)."""
+    def to_eml(self, sender: str = "", to: str = "",
+               files: list[tuple[str, bytes, str]] = ()) -> bytes:
+        """A draft mail file, with the answer's files attached (name, bytes, type). A
+        header is one line: line breaks in the subject fold into spaces; an address
+        with a line break is refused (it could add headers)."""
         if any(c in (sender + to) for c in "\r\n"):
             raise ValueError("An email address cannot contain a line break.")
         msg = EmailMessage(policy=SMTP)
@@ -147,6 +150,9 @@ class Email:
         msg["X-Unsent"] = "1"  # mail programs open it as a draft ready to send
         msg.set_content(self.text)
         msg.add_alternative(f"<!doctype html><html><body>{self.html}</body></html>", subtype="html")
+        for name, data, mimetype in files:
+            maintype, subtype = mimetype.split("/", 1)
+            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
         return msg.as_bytes()
 
 
@@ -194,8 +200,13 @@ def compose(
     labels = labels or {}
     filled_values = {k: v for k, v in (defaults or {}).items() if v}
     filled_values.update(clean_values(values))
-    parts = [p.strip() for p in (greeting, entry.answer, closing) if p and p.strip()]
+    links = links_of(entry)  # after the answer: "label: address" in text, a link in HTML
+    text_links = "\n".join(f"- {link.label}: {link.url}" for link in links)
+    html_links = "\n".join(f"- {link.label}: <{link.url}>" for link in links)
+    parts = [p.strip() for p in (greeting, entry.answer, text_links, closing) if p and p.strip()]
     source = "\n\n".join(parts)
+    html_source = "\n\n".join(p.strip() for p in (greeting, entry.answer, html_links, closing)
+                               if p and p.strip())
     names = placeholders_in(source, entry.title)
     missing = missing_in(names, filled_values, source, entry.title)
     # Markdown's two-space line breaks mean nothing in a pasted plain-text email.
@@ -203,7 +214,7 @@ def compose(
                      fill(source, filled_values, labels=labels).splitlines()) + "\n"
     subject = one_line(fill(f"Re: {entry.title}", filled_values, labels=labels))
     return Email(
-        subject=subject, text=text, html=render_filled(source, filled_values, labels),
+        subject=subject, text=text, html=render_filled(html_source, filled_values, labels),
         missing=missing, placeholders=names,
     )
 
@@ -268,6 +279,12 @@ def together(entries: list[Entry]) -> Entry:
     phone = "\n\n".join(f"**{e.title}**\n\n{e.phone.strip()}" for e in entries
                          if e.phone.strip())
     chats = [e.chat for e in entries]
-    extra = {"chat": " ".join(chats)} if all(chats) else {}
+    extra: dict = {"chat": " ".join(chats)} if all(chats) else {}
+    links = [dict(label=link.label, url=link.url) for e in entries for link in links_of(e)]
+    files = list(dict.fromkeys(f for e in entries for f in files_of(e)))
+    if links:
+        extra["links"] = links
+    if files:
+        extra["files"] = files
     return replace(first, title=" and ".join(e.title for e in entries), answer=answer,
                    phone=phone + "\n" if phone else "", extra=extra)

@@ -117,6 +117,8 @@ class Entry:
             "answer": self.answer,
             "phone": self.phone,
             "chat": self.chat,
+            "links": [i for i in self.extra.get("links") or [] if isinstance(i, dict)],
+            "files": [f for f in self.extra.get("files") or [] if isinstance(f, str)],
             "version": self.version,
         }
 
@@ -289,6 +291,13 @@ def parse_entry(slug: str, text: str, version: str | None = None, *,
     chat = meta.get("chat")
     if chat is not None and not isinstance(chat, str):
         raise EntryError("'chat:' is the short chat and SMS version: write it as text")
+    from kb.attachments import AttachmentError, check_files, check_links
+
+    try:
+        check_links(meta.get("links"))
+        check_files(meta.get("files"))
+    except AttachmentError as exc:
+        raise EntryError(str(exc)) from None
     reviewed = checked(check_last_reviewed, meta.get("last_reviewed"))
     interval = checked(check_review_every, meta.get("review_every_days"))
     answer, phone = split_body(body)
@@ -374,8 +383,24 @@ def entry_from_fields(slug: str, fields: dict[str, str], base: Entry | None = No
         owner=fields.get("owner", base.owner if base else "").strip(),
         last_reviewed=reviewed_date,
         review_every_days=interval_days,
-        extra=_with_chat(dict(base.extra) if base else {}, fields),
+        extra=_with_links(_with_chat(dict(base.extra) if base else {}, fields), fields),
     )
+
+
+def _with_links(extra: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    """The form's links ("label | address" lines) into the front matter's `links:`."""
+    if "links" in fields:
+        from kb.attachments import AttachmentError, parse_links
+
+        try:
+            links = parse_links(fields["links"])
+        except AttachmentError as exc:
+            raise EntryError(str(exc)) from None
+        if links:
+            extra["links"] = links
+        else:
+            extra.pop("links", None)
+    return extra
 
 
 def _with_chat(extra: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
@@ -398,6 +423,8 @@ def fields_of(entry: Entry) -> dict[str, str]:
         "last_reviewed": entry.last_reviewed.isoformat() if entry.last_reviewed else "",
         "review_every_days": str(entry.review_every_days or ""),
         "answer": entry.answer.strip(), "phone": entry.phone.strip(), "chat": entry.chat,
+        "links": "\n".join(f"{i.get('label') or i.get('url')} | {i.get('url')}"
+                           for i in entry.extra.get("links") or [] if isinstance(i, dict)),
     }
 
 

@@ -119,6 +119,15 @@ def spec() -> dict[str, Any]:
             "/api/entries/{slug}/checks": {"parameters": [SLUG], "get": {
                 "summary": "Answer checks for an entry",
                 "responses": {"200": _json(OBJ), **errors}}},
+            "/api/files/{name}": {"parameters": [{"name": "name", "in": "path",
+                                                  "required": True,
+                                                  "schema": {"type": "string"}}], "put": {
+                "summary": "Add or replace a file that goes with answers (trainers; the body "
+                           "is the PDF, PNG or JPEG, at most 2 MB; an entry names it in files)",
+                "requestBody": {"required": True, "content": {
+                    "application/octet-stream": {"schema": {"type": "string",
+                                                            "format": "binary"}}}},
+                "responses": {"201": _json(OBJ), "413": _ERROR, "422": _ERROR, **errors}}},
             "/api/outcomes": {"post": {
                 "summary": "Say a copy did not help (the agent, or a helpdesk on a "
                            "re-contact or escalation), keyed by the copy's key from "

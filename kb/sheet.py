@@ -305,7 +305,7 @@ class Sheet:
         edit form, approved proposal, import, restore): a file that would not
         read back cleanly is refused with the reason."""
         for path, text in changes.items():
-            if text is not None:
+            if isinstance(text, str):  # bytes: a file, checked by kb.attachments
                 check_file(path, text)
         with priority.gate.writing():
             return self.store.write(changes, after_commit=self.after_commit, **kwargs)

@@ -377,7 +377,9 @@ class ContentStore:
             if text is None:
                 new_files.pop(path, None)
             else:
-                blob = Blob.from_string(text.encode("utf-8"))
+                # text, or the bytes of a file that goes with an answer (kb.attachments)
+                blob = Blob.from_string(text if isinstance(text, bytes) else
+                                        text.encode("utf-8"))
                 blobs.append(blob)
                 new_files[path] = blob.id
         if new_files == current and old_head is not None:

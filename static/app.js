@@ -879,7 +879,7 @@ function initKeptForms() {
     const base = form.querySelector("input[name=base_version]");
     const fields = () => [...form.elements].filter((el) => el.name && el.name !== "csrf_token" &&
       el.name !== "base_version" && el.type !== "hidden" && el.type !== "submit" && el.type !== "button" &&
-      !el.hasAttribute("data-nokeep"));  // worked out by the server from the rest
+      !el.hasAttribute("data-nokeep") && el.type !== "file");  // worked out by the server; a file cannot be set
     const save = (submitted) => {
       const values = {};
       for (const el of fields()) values[el.name] = el.value;

@@ -1413,3 +1413,26 @@ def test_and_also_adds_an_entry_to_the_same_reply(browser, server, app, width):
     expect(page.locator("#together")).to_have_count(0)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_a_trainer_attaches_a_form_and_a_link_and_agents_get_them(browser, server, app, width,
+                                                                 tmp_path):
+    form = tmp_path / "Returns Form.pdf"
+    form.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
+    page = context.new_page()
+    sign_in(page, "tara")
+    page.goto("/e/item-arrived-damaged/edit")
+    page.fill("textarea[name=links]", "Photo guide | https://shop.example/photos")
+    page.set_input_files("input[name=upload]", str(form))
+    page.fill("input[name=reason]", "the returns form customers ask for")
+    page.locator("#edit-form button.primary").click()
+    expect(page.locator("#entry h1")).to_have_text("Item arrived damaged")
+    expect(page.locator("#files a")).to_have_text("returns-form.pdf")
+    expect(page.locator("#preview")).to_contain_text("Photo guide: https://shop.example/photos")
+    with page.expect_download() as download:
+        page.locator("#files a").click()
+    assert Path(download.value.path()).read_bytes() == b"%PDF-1.4\n%%EOF\n"
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    context.close()

@@ -50,7 +50,13 @@ def json_only_writes():
     """The API is exempt from form CSRF tokens, so every write must be JSON:
     a cross-site form cannot send application/json without a CORS preflight."""
     if request.method not in ("GET", "HEAD", "OPTIONS") and not request.is_json:
+        # a file's bytes: types no cross-site form can send without a preflight either
+        if request.endpoint == "api.put_file" and request.mimetype in FILE_BODIES:
+            return None
         return _error(415, "Send JSON (Content-Type: application/json).")
+
+
+FILE_BODIES = ("application/pdf", "image/png", "image/jpeg", "application/octet-stream")
 
 
 def _error(status: int, message: str):
@@ -207,7 +213,8 @@ def _entry_text(slug: str, body: dict, base=None) -> str:
             abort(422, description=f"The entry cannot be saved: {exc}.")
         return text
     fields = {}
-    for key in ("title", "category", "status", "owner", "last_reviewed", "answer", "phone"):
+    for key in ("title", "category", "status", "owner", "last_reviewed", "answer", "phone",
+                "chat"):
         if _text(body, key) is not None:
             fields[key] = body[key]
         elif base is not None:
@@ -220,6 +227,10 @@ def _entry_text(slug: str, body: dict, base=None) -> str:
             fields[key] = fields_of(base)[key]
     if body.get("review_every_days") is not None:
         fields["review_every_days"] = str(body["review_every_days"])
+    if isinstance(body.get("links"), list):  # [{label, url}]: the links that go with it
+        fields["links"] = "\n".join(f"{str(i.get('label') or '')} | {i.get('url')}"
+                                    if isinstance(i, dict) else str(i)
+                                    for i in body["links"])
     try:
         entry = entry_from_fields(slug, fields, base)
         if base is None:
@@ -382,6 +393,27 @@ def entry_checks(slug: str):
     findings = entry_findings(found)
     return jsonify(slug=slug, findings=[asdict(f) for f in findings],
                    errors=sum(f.level == "error" for f in findings))
+
+
+@bp.put("/files/<name>")
+@role_required("trainer")
+def put_file(name: str):
+    """A file that goes with answers (the request body is the file), as one commit;
+    an entry names it in `files:` to carry it. Checked by content and size."""
+    from kb.attachments import FILES_DIR, MAX_FILE_BYTES, NAME_RE, AttachmentError, check_upload
+
+    if not NAME_RE.match(name):
+        abort(400, description="Name the file in lowercase, ending .pdf, .png or .jpg "
+                               "(returns-form.pdf).")
+    data = request.get_data(cache=False)
+    try:
+        check_upload(name, data)
+    except AttachmentError as exc:
+        return _error(413 if len(data) > MAX_FILE_BYTES else 422, str(exc))
+    reason = request.headers.get("X-KB-Reason") or f"Add the file {name}"
+    commit = services().sheet.write({FILES_DIR + name: data}, message=reason,
+                                    author=person_of(current_user))
+    return jsonify(name=name, commit=commit, url=f"/files/{name}"), 201
 
 
 @bp.get("/facts")

@@ -18,6 +18,15 @@ from flask_login import current_user
 
 from kb import notifications as N
 from kb import proposals as P
+from kb.attachments import (
+    FILES_DIR,
+    MAX_FILE_BYTES,
+    MAX_FILES,
+    AttachmentError,
+    check_upload,
+    files_of,
+    safe_name,
+)
 from kb.auth import database, role_required
 from kb.entry import (
     EntryError,
@@ -57,7 +66,7 @@ bp = Blueprint("curate", __name__)
 log = logging.getLogger("kb")
 
 FIELD_NAMES = ("title", "phrasings", "tags", "category", "status", "owner", "last_reviewed",
-               "review_every_days", "answer", "phone", "chat")
+               "review_every_days", "answer", "phone", "chat", "links")
 
 
 def _form_fields() -> dict[str, str]:
@@ -356,8 +365,14 @@ def edit(slug: str):
         reason = request.form.get("reason", "")
         try:
             entry = entry_from_fields(slug, fields, current)
-            services().sheet.save_entry(entry, message=reason, author=person_of(current_user),
-                                        based_on=base_version)
+            entry, uploads = _with_files(entry, current)
+            sheet = services().sheet
+            # the entry and the files it names: one commit
+            sheet.write({entry_path(slug): sheet.entry_text(entry), **uploads}, message=reason,
+                        author=person_of(current_user),
+                        expected={entry_path(slug): base_version})
+        except AttachmentError as exc:
+            error = str(exc)
         except ConflictError as exc:
             return _conflict(entry_path(slug), exc, services().sheet.entry_text(entry), reason)
         except (EntryError, StoreError) as exc:
@@ -366,7 +381,40 @@ def edit(slug: str):
             flash(saved_note("Saved. Agents see the new answer now."))
             return redirect(url_for("pages.entry", slug=slug))
     return _form_page("edit.html", fields, error=error, entry=current,
-                      base_version=base_version, reason=request.form.get("reason", ""))
+                      base_version=base_version, reason=request.form.get("reason", ""),
+                      entry_files=files_of(current))
+
+
+def _with_files(entry, current) -> tuple:
+    """The files the edit form keeps and adds: the entry naming them, and the uploads
+    to write beside it (checked by content and size)."""
+    from dataclasses import replace
+
+    if "keep_file" not in request.form and "upload" not in request.files \
+            and not files_of(current):
+        return entry, {}
+    kept = [f for f in request.form.getlist("keep_file") if f in files_of(current)]
+    uploads = {}
+    for upload in request.files.getlist("upload"):
+        try:  # a large upload waits in a temporary file: closed whatever happens
+            if not upload or not upload.filename:
+                continue
+            name = safe_name(upload.filename)
+            data = upload.read(MAX_FILE_BYTES + 1)
+        finally:
+            upload.close()
+        check_upload(name, data)
+        uploads[FILES_DIR + name] = data
+        kept.append(name)
+    kept = list(dict.fromkeys(kept))
+    if len(kept) > MAX_FILES:
+        raise AttachmentError(f"An answer carries at most {MAX_FILES} files; take some out.")
+    extra = dict(entry.extra)
+    if kept:
+        extra["files"] = kept
+    else:
+        extra.pop("files", None)
+    return replace(entry, extra=extra), uploads
 
 
 def _conflict(path: str, exc: ConflictError, mine: str, reason: str):

@@ -16,6 +16,7 @@ from flask import (
 from flask_login import current_user
 
 from kb import phrasings, starter, usage
+from kb.attachments import FILES_DIR, NAME_RE, files_of, mimetype_of
 from kb.auth import database, role_required
 from kb.compose import (
     PLACEHOLDER_NAME,
@@ -163,7 +164,7 @@ def entry(slug: str):
         changed=unless_down(None, _changed_since_copied, found),
         favourite=slug in unless_down([], usage.favourites, db, current_user.id),
         learned=learned, missing_labels=[label_of(n, svc.labels()) for n in email.missing],
-        chat=chat,
+        chat=chat, files=files_of(reply),
     )
 
 
@@ -183,6 +184,28 @@ def _changed_since_copied(entry):
     return {"rows": side_by_side(before, after), "summary": change_summary(before, after)}
 
 
+@bp.get("/files/<name>")
+@role_required("agent")
+def file(name: str):
+    """A file that goes with answers: always a download, never run by the browser."""
+    if not NAME_RE.match(name):
+        abort(404, description="There is no such file: pick it from the entry's page.")
+    data = attachment_bytes(name)
+    if data is None:
+        abort(404, description=f"There is no file called {name}: pick it from the entry's "
+                               "page.")
+    return Response(data, mimetype=mimetype_of(name), headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox"})
+
+
+def attachment_bytes(name: str) -> bytes | None:
+    store = services().store
+    version = store.version_of(FILES_DIR + name)
+    return store.read_bytes(version) if version else None
+
+
 @bp.post("/e/<slug>/email.eml")
 @role_required("agent")
 def eml(slug: str):
@@ -193,14 +216,17 @@ def eml(slug: str):
     if "\r" in to or "\n" in to:
         abort(400, description="The To address cannot contain a line break. Type one "
                                "address, or leave it empty and fill it in your mail program.")
-    email = compose(together([found, *added_entries(slug)]), svc.sheet.part("greeting"),
+    reply = together([found, *added_entries(slug)])
+    email = compose(reply, svc.sheet.part("greeting"),
                     svc.sheet.part("closing"), svc.typed(_values()), svc.defaults(),
                     svc.labels())
     if email.missing and request.form.get("blanks") != "1":  # the rule Copy follows
         names = ", ".join(label_of(n, svc.labels()) for n in email.missing)
         abort(422, description=f"Not downloaded: fill {names} on the entry page first, "
                                "or choose “Download with blanks” there.")
+    files = [(name, data, mimetype_of(name)) for name in files_of(reply)
+             if (data := attachment_bytes(name)) is not None]
     return Response(
-        email.to_eml(to=to), mimetype="message/rfc822",
+        email.to_eml(to=to, files=files), mimetype="message/rfc822",
         headers={"Content-Disposition": f'attachment; filename="{found.slug}.eml"'},
     )
