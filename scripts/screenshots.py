@@ -247,6 +247,26 @@ def take_screenshots(base: str, out: Path, proposal: int | None = None) -> list[
             written.append(out / "entry.png")
             page.screenshot(path=written[-1], full_page=True)
 
+            # a customer with two problems: one reply, then the same as a chat message
+            page.goto("/e/refund-status?and=item-arrived-damaged")
+            page.wait_for_selector("html[data-ready]", state="attached")
+            page.fill("input[name=customer_name]", "Maria")
+            page.wait_for_function(
+                "() => document.getElementById('preview').textContent.includes('Maria')")
+            page.locator("input[name=customer_name]").blur()
+            written.append(out / "together.png")
+            page.screenshot(path=written[-1], full_page=False)
+            page.goto("/e/refund-status")
+            page.wait_for_selector("html[data-ready]", state="attached")
+            page.keyboard.press("m")
+            page.fill("input[name=customer_name]", "Maria")
+            page.wait_for_function(
+                "() => document.getElementById('chat-preview').textContent.includes('Maria')")
+            page.locator("input[name=customer_name]").blur()
+            written.append(out / "chat.png")
+            page.screenshot(path=written[-1], full_page=False)
+            page.keyboard.press("m")  # back to the email for the pages after
+
             page.goto("/sheet/placeholders")
             page.wait_for_selector("#part-rows")
             written.append(out / "placeholders.png")

@@ -231,6 +231,7 @@ function initCompose() {
   const anywayButton = document.getElementById("copy-anyway");
   const inputs = [...form.querySelectorAll("input[name]:not([type=hidden])")];
   let latest = 0;
+  let lastData = null;  // the last email composed, to show again in the other channel
 
   function values() {
     const out = {};
@@ -275,8 +276,11 @@ function initCompose() {
     document.getElementById("points").innerHTML = data.phone_html;
     mailto.href = data.mailto;
     showChat(data.chat);
-    missingNames.textContent = labels(data).join(", ");
-    missingBox.hidden = data.missing.length === 0;
+    lastData = data;
+    // what is still to fill in the channel Copy gives
+    const shown = channel() === "chat" && data.chat ? data.chat : data;
+    missingNames.textContent = labels(shown).join(", ");
+    missingBox.hidden = shown.missing.length === 0;
     if (!data.missing.length) anywayButton.hidden = true;
   }
 
@@ -293,6 +297,7 @@ function initCompose() {
     copyWhat.textContent = chat ? "Copy chat message" : "Copy email";
     for (const input of channelInputs) input.checked = input.value === which;
     localStorage.setItem("kb.channel", which);
+    if (lastData) show(null, lastData);
   }
   for (const input of channelInputs) input.addEventListener("change", () => setChannel(input.value));
   setChannel(localStorage.getItem("kb.channel") === "chat" ? "chat" : "email");
