@@ -69,6 +69,17 @@ def sign_in(page, username: str) -> None:
     page.wait_for_url(lambda url: "/login" not in url)  # an admin may land on a first-visit page
 
 
+def signed_in(browser, server, username: str, width: int, height: int = 812,
+              clipboard: bool = False):
+    """A new browser context at this size, signed in as `username`: (context, page)."""
+    context = browser.new_context(
+        base_url=server, viewport={"width": width, "height": height},
+        permissions=["clipboard-read", "clipboard-write"] if clipboard else [])
+    page = context.new_page()
+    sign_in(page, username)
+    return context, page
+
+
 def keys_ready(page) -> None:
     """After a navigation the keyboard shortcuts work once the page's script has run."""
     page.wait_for_selector("html[data-ready]", state="attached")
@@ -529,9 +540,7 @@ def _header_is_tidy(page, width):
 @pytest.mark.parametrize("width,height", [(1280, 800), (375, 812)])
 def test_main_pages_fit_the_screen(browser, server, width, height):
     SHOTS.mkdir(exist_ok=True)
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": height})
-    page = context.new_page()
-    sign_in(page, "alice")
+    context, page = signed_in(browser, server, "alice", width, height)
     page.goto("/")
     _header_is_tidy(page, width)
     page.locator("#q").press_sequentially("refund", delay=10)
@@ -554,9 +563,7 @@ def test_main_pages_fit_the_screen(browser, server, width, height):
 def test_trainer_header_is_tidy(browser, server, width):
     """A trainer has the longest nav: it still fits, and a Tab shows where focus is."""
     SHOTS.mkdir(exist_ok=True)
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 700})
-    page = context.new_page()
-    sign_in(page, "tara")
+    context, page = signed_in(browser, server, "tara", width, 700)
     page.goto("/proposals")
     _header_is_tidy(page, width)
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
@@ -746,9 +753,7 @@ PROMO = (Path(__file__).resolve().parent.parent / "entries" / "promo-code-not-wo
 def test_entry_leads_with_the_fields_and_the_email(browser, server, app, width, height):
     app.extensions["kb"].sheet.write({"promo-code-not-working.md": PROMO.read_text()},
                                      message="a long entry", author=TARA)
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": height})
-    page = context.new_page()
-    sign_in(page, "alice")
+    context, page = signed_in(browser, server, "alice", width, height)
     page.goto("/e/promo-code-not-working")
     keys_ready(page)
     first, preview = _box(page, "#compose input:not([type=hidden])"), _box(page, "#preview")
@@ -947,9 +952,7 @@ def test_one_time_password_has_a_copy_button_and_a_forced_change_focuses(browser
 
 @pytest.mark.parametrize("width", [1280, 375])
 def test_entry_form_previews_checks_and_tags_as_you_type(browser, server, app, width):
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 800})
-    page = context.new_page()
-    sign_in(page, "tara")
+    context, page = signed_in(browser, server, "tara", width, 800)
     page.goto("/e/refund-status/edit")
     keys_ready(page)
     answer = page.locator("textarea[name=answer]")
@@ -992,9 +995,7 @@ def test_review_form_approves_the_trainers_change(browser, server, app, width):
                       category="Orders and delivery")
     pid = proposals.create(db, svc.sheet, get_user(db, "alice"), "lid-does-not-fit", text,
                            "Asked on chat", None, True).id
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 800})
-    page = context.new_page()
-    sign_in(page, "tara")
+    context, page = signed_in(browser, server, "tara", width, 800)
     page.goto(f"/review/{pid}")
     keys_ready(page)
     expect(page.locator("table.diff")).to_contain_text("Sorry the lid does not fit")
@@ -1127,10 +1128,13 @@ def test_the_phone_view_is_one_key_or_tap_away(starter_page, width):
     expect(toggle).to_have_attribute("aria-pressed", "true")
     points = _box(page, "#points")
     assert points["y"] + points["height"] <= 812, points
-    # a value still to give is a readable cue mid-sentence, never braces
-    expect(page.locator("#points mark.missing").first).to_have_text("[Number of days]")
-    page.fill("input[name=days]", "7")
-    expect(page.locator("#points")).to_contain_text("banks take up to 7 business days")
+    # the sheet's facts are spoken (never asked), a value still to give is a readable cue
+    expect(page.locator("#points")).to_contain_text("banks take up to 5 business days")
+    assert "{{" not in page.locator("#points").inner_text()
+    page.goto("/e/asks-for-a-manager")
+    expect(page.locator("#points mark.missing").first).to_have_text("[Call-back time]")
+    page.fill("input[name=callback_time]", "4 pm today")
+    expect(page.locator("#points")).to_contain_text("4 pm today")
 
 
 def test_copy_mail_app_and_eml_follow_one_rule_for_blanks(page, server):
@@ -1174,9 +1178,7 @@ def test_copy_mail_app_and_eml_follow_one_rule_for_blanks(page, server):
 
 @pytest.mark.parametrize("width", [1280, 375])
 def test_esc_closes_the_shortcut_list_and_only_that(browser, server, width):
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
-    page = context.new_page()
-    sign_in(page, "alice")
+    context, page = signed_in(browser, server, "alice", width)
     page.goto("/e/refund-status")
     keys_ready(page)
     page.keyboard.press("?")
@@ -1232,9 +1234,7 @@ def test_before_the_password_change_a_nav_link_says_why(browser, server, app, wi
 
 @pytest.mark.parametrize("width", [1280, 375])
 def test_retiring_in_the_browser_takes_a_reason(browser, server, app, width):
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
-    page = context.new_page()
-    sign_in(page, "tara")
+    context, page = signed_in(browser, server, "tara", width)
     page.goto("/history/wrong-colour.md")
     expect(page.get_by_role("button", name="Retire it")).to_be_hidden()  # a second step
     page.click("#retire summary")
@@ -1254,9 +1254,7 @@ def test_retiring_in_the_browser_takes_a_reason(browser, server, app, width):
 def test_synonyms_are_edited_as_rows_in_the_browser(browser, server, app, width):
     from kb.sheet import parse_synonyms
 
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
-    page = context.new_page()
-    sign_in(page, "tara")
+    context, page = signed_in(browser, server, "tara", width)
     page.goto("/sheet/synonyms")
     expect(page.locator("#part-text")).to_be_hidden()  # the file itself: one click away
     empty = page.locator("#part-rows input[name^=words_]").filter(has_text="").last
@@ -1280,9 +1278,7 @@ def test_a_fact_is_changed_in_the_browser_and_its_entries_shown_first(browser, s
                  "refund-timing.md": entry_text("Refund timing", "We refund within "
                                                 "{{ refund_days }} days.")},
                 message="facts", author=TARA)
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
-    page = context.new_page()
-    sign_in(page, "tara")
+    context, page = signed_in(browser, server, "tara", width)
     page.goto("/sheet/facts")
     row = page.locator("#part-rows tr", has=page.locator("input[value=refund_days]"))
     row.locator("input[name^=value_]").fill("7")
@@ -1310,10 +1306,7 @@ def test_m_switches_to_the_chat_message_and_copy_gives_it(browser, server, app, 
         "late.md": serialize_entry(Entry("late", "Parcel late", "The long email.\n", extra={
             "chat": "Order {{ order_number }} reaches you by Friday."}))},
         message="chat", author=TARA)
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812},
-                                  permissions=["clipboard-read", "clipboard-write"])
-    page = context.new_page()
-    sign_in(page, "alice")
+    context, page = signed_in(browser, server, "alice", width, clipboard=True)
     page.goto("/e/late")
     keys_ready(page)
     page.keyboard.press("m")
@@ -1345,10 +1338,7 @@ def test_m_switches_to_the_chat_message_and_copy_gives_it(browser, server, app, 
 
 @pytest.mark.parametrize("width", [1280, 375])
 def test_after_a_copy_one_key_says_it_did_not_help(browser, server, app, width):
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812},
-                                  permissions=["clipboard-read", "clipboard-write"])
-    page = context.new_page()
-    sign_in(page, "alice")
+    context, page = signed_in(browser, server, "alice", width, clipboard=True)
     page.goto("/e/wrong-colour")
     keys_ready(page)
     expect(page.locator("#outcome")).to_be_hidden()  # nothing to say before a copy
@@ -1374,10 +1364,7 @@ def test_after_a_copy_one_key_says_it_did_not_help(browser, server, app, width):
 
 @pytest.mark.parametrize("width", [1280, 375])
 def test_and_also_adds_an_entry_to_the_same_reply(browser, server, app, width):
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812},
-                                  permissions=["clipboard-read", "clipboard-write"])
-    page = context.new_page()
-    sign_in(page, "alice")
+    context, page = signed_in(browser, server, "alice", width, clipboard=True)
     page.goto("/e/refund-status")
     keys_ready(page)
     page.fill("input[name=customer_name]", "Ana")
@@ -1420,9 +1407,7 @@ def test_a_trainer_attaches_a_form_and_a_link_and_agents_get_them(browser, serve
                                                                  tmp_path):
     form = tmp_path / "Returns Form.pdf"
     form.write_bytes(b"%PDF-1.4\n%%EOF\n")
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 812})
-    page = context.new_page()
-    sign_in(page, "tara")
+    context, page = signed_in(browser, server, "tara", width)
     page.goto("/e/item-arrived-damaged/edit")
     page.fill("textarea[name=links]", "Photo guide | https://shop.example/photos")
     page.set_input_files("input[name=upload]", str(form))
