@@ -27,11 +27,11 @@ KB = [sys.executable, "-c", "from kb.cli import main; main()"]
 
 
 class KbServer:
-    """`kb serve --workers 1` (waitress) on an instance folder, stopped and started
-    again on the same port when a test needs kb unreachable."""
+    """`kb serve` (one process, waitress, unless told) on an instance folder, stopped and
+    started again on the same port when a test needs kb unreachable."""
 
-    def __init__(self, instance: Path, seed: Path | None = None, **env: str):
-        self.instance = instance
+    def __init__(self, instance: Path, seed: Path | None = None, workers: int = 1, **env: str):
+        self.instance, self.workers = instance, workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "KB_INSTANCE_DIR": str(instance),
@@ -42,7 +42,8 @@ class KbServer:
 
     def start(self, timeout: float = 300.0) -> None:
         log = open(self.instance.parent / "kb-serve.log", "ab")  # noqa: SIM115 (the process keeps it)
-        self.proc = subprocess.Popen([*KB, "serve", "--port", str(self.port), "--workers", "1"],
+        self.proc = subprocess.Popen([*KB, "serve", "--port", str(self.port),
+                                      "--workers", str(self.workers)],
                                      env=self.env, stdout=log, stderr=log,
                                      start_new_session=True)
         log.close()
@@ -109,4 +110,12 @@ def launch(playwright, profile: Path, extension: Path):
               "--disable-sync", "--no-first-run"])
     worker = (context.service_workers[0] if context.service_workers
               else context.wait_for_event("serviceworker", timeout=30_000))
+    # The install opens kb's connect page (or the options) in a tab of its own, in front:
+    # close it, since a page behind it gets few frames and every step in it waits.
+    began = time.monotonic()
+    while len(context.pages) < 2 and time.monotonic() - began < 10:
+        time.sleep(0.05)
+    for page in context.pages[1:]:
+        page.close()
+    context.pages[0].bring_to_front()
     return context, worker

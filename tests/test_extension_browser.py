@@ -87,6 +87,7 @@ def connect_once(world) -> str:
     expect(status).to_have_attribute("data-kb-extension", "connected")
     said = status.inner_text()
     page.close()
+    world["context"].pages[0].bring_to_front()
     return said
 
 
@@ -347,6 +348,7 @@ def test_signing_out_of_kb_stops_it(helpdesk, connected):
     kb_page.wait_for_url("**/login")
     kb_page.close()
     page = helpdesk
+    page.bring_to_front()
     page.click("#reply")
     page.keyboard.press("Alt+k")
     page.keyboard.type("refund")
