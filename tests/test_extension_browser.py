@@ -160,6 +160,34 @@ def test_one_click_on_kbs_page_connects_it_and_another_site_cannot(world):
     page.close()
 
 
+def test_the_options_page_shows_the_connection_and_changes_the_shortcut(connected):
+    worker = connected["worker"]
+    extension_id = worker.url.split("/")[2]
+    options = connected["context"].new_page()
+    options.goto(f"chrome-extension://{extension_id}/options.html")
+    expect(options.locator("#status")).to_have_text(
+        f"Connected to {connected['kb'].url} as alice.")
+    expect(options.locator("#kb")).to_have_value(connected["kb"].url)
+    expect(options.locator("#shortcut")).to_have_value("Alt+K")
+    options.click("#shortcut")
+    options.keyboard.press("Alt+j")
+    expect(options.locator("#shortcut")).to_have_value("Alt+J")
+    options.close()
+    page = connected["context"].new_page()
+    try:
+        page.goto(connected["pages"].url + "/helpdesk.html")
+        page.click("#reply")
+        page.keyboard.press("Alt+k")  # no longer the shortcut: the page gets the key
+        page.keyboard.type("x")
+        expect(page.locator("#reply")).to_have_value("x")
+        expect(page.locator(PANEL)).to_have_count(0)
+        page.keyboard.press("Alt+j")
+        expect(page.locator(f"{PANEL} input[type=search]")).to_be_focused()
+    finally:
+        worker.evaluate("chrome.storage.sync.set({shortcut: 'Alt+K'})")
+        page.close()
+
+
 def test_text_area_colons_search_fill_insert_and_undo(helpdesk, connected):
     page = helpdesk
     keys = Keys(page)

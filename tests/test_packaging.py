@@ -26,7 +26,8 @@ def test_wheel_ships_templates_static_and_starter_entries(tmp_path):
     assert "kb = kb.cli:main" in scripts
     for needed in ("kb/views/pages.py", "kb/templates/base.html", "kb/static/app.js",
                    "kb/entries/_sheet/greeting.md", "kb/entries/_sheet/synonyms.txt",
-                   "kb/entries/_sheet/shorthand.txt", "kb/search/index.py"):
+                   "kb/entries/_sheet/shorthand.txt", "kb/search/index.py",
+                   "kb/static/extension/manifest.json", "kb/static/extension/content.js"):
         assert needed in names, needed
     starter = {p.name for p in (ROOT / "entries").glob("*.md")}
     shipped = {n.rsplit("/", 1)[1] for n in names if n.startswith("kb/entries/") and

@@ -196,7 +196,7 @@
 
   const STYLE = `
     :host { all: initial; position: fixed; z-index: 2147483647; }
-    .kb { box-sizing: border-box; width: 23rem; max-width: calc(100vw - 16px); max-height: min(28rem, calc(100vh - 16px));
+    .kb { box-sizing: border-box; width: 23rem; max-width: calc(100vw - 16px);
       overflow: auto; font: 14px/1.4 system-ui, sans-serif; color: #1b1f24; background: #fff;
       border: 1px solid #b9c2cd; border-radius: 8px; box-shadow: 0 6px 24px rgba(0,0,0,.18); padding: 8px; }
     input { box-sizing: border-box; width: 100%; font: inherit; padding: 6px 8px; border: 1px solid #b9c2cd;
@@ -216,8 +216,8 @@
     .msg button { font: inherit; margin-left: 4px; }
     h2 { font-size: 14px; margin: 2px 2px 8px; }
     label { display: block; margin: 0 0 6px; font-size: 13px; }
-    label span { display: block; color: #505a66; }
-    .from { color: #0b5cad; }
+    label > span { display: block; color: #505a66; }
+    .from { color: #0b5cad; display: inline; }
     details { margin: 4px 0 6px; font-size: 13px; color: #505a66; }
     .preview { white-space: pre-wrap; font-size: 12px; max-height: 8rem; overflow: auto; border-top: 1px solid #d5dbe3;
       margin-top: 6px; padding-top: 6px; color: #303840; }
@@ -267,7 +267,7 @@
     panel = {field, caret, byColons, host, root, q, list, form, msg, results: [], selected: -1,
              latest: 0, typed: null, searchId: null, entry: null, busy: false,
              sites: ask({type: "rules"}).then((reply) => (reply && reply.sites) || [])};
-    place(host, at);
+    place(host, box, at);
     // keys typed in the panel are not the page's shortcuts
     for (const type of ["keydown", "keyup", "keypress", "input"]) {
       box.addEventListener(type, (event) => event.stopPropagation());
@@ -281,15 +281,19 @@
     q.focus();
   }
 
-  function place(host, at) {
+  // Below the caret, or above it when there is more room there; never off the screen.
+  function place(host, box, at) {
     const width = Math.min(368, innerWidth - 16);
     const left = Math.max(8, Math.min(at.left, innerWidth - width - 8));
-    const below = innerHeight - at.bottom;
+    const below = innerHeight - at.bottom - 12;
+    const above = at.top - 12;
     host.style.left = left + "px";
-    if (below >= 240 || below >= at.top) {
+    if (below >= 240 || below >= above) {
       host.style.top = Math.max(8, at.bottom + 4) + "px";
+      box.style.maxHeight = Math.max(120, Math.min(448, below)) + "px";
     } else {
       host.style.bottom = Math.max(8, innerHeight - at.top + 4) + "px";
+      box.style.maxHeight = Math.max(120, Math.min(448, above)) + "px";
     }
   }
 
@@ -462,7 +466,7 @@
       if (offered[f.name]) {
         const from = document.createElement("span");
         from.className = "from";
-        from.textContent = " (from the page: check it)";
+        from.textContent = " · from the page";
         name.append(from);
       }
       if (f.fallback) input.dataset.optional = "1";
