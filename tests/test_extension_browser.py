@@ -62,6 +62,7 @@ def world(tmp_path_factory):
         context.set_default_timeout(WAIT)
         expect.set_options(timeout=WAIT)
         yield {"kb": kb, "db": db, "pages": pages, "context": context, "worker": worker}
+        expect.set_options(timeout=5_000)  # Playwright's default, for the modules after this
         context.close()
     pages.close()
     kb.stop()

@@ -252,7 +252,11 @@
     q.spellcheck = false;
     q.placeholder = "Search kb: the customer's words";
     q.setAttribute("aria-label", "Search kb");
+    q.setAttribute("role", "combobox");
+    q.setAttribute("aria-autocomplete", "list");
+    q.setAttribute("aria-controls", "kb-answers");
     const list = document.createElement("ul");
+    list.id = "kb-answers";
     list.setAttribute("role", "listbox");
     list.setAttribute("aria-label", "Answers");
     const form = document.createElement("form");
