@@ -357,6 +357,7 @@
     const reply = await ask({type: "search", q, after});
     if (reply.data && reply.data.search_id) p.typed = {id: reply.data.search_id, q: words, at: Date.now()};
     if (panel !== p || id !== p.latest) return;  // a newer keystroke asked again
+    if (reply.status === 429) return;  // an earlier keystroke's search still running
     if (reply.error) { show(p, [], q); problem(reply); return; }
     p.searchId = reply.data.search_id || null;
     show(p, reply.data.results || [], q);
