@@ -200,13 +200,17 @@ def spec() -> dict[str, Any]:
                 "summary": "Add or remove a favourite",
                 "requestBody": _body({"type": "object", "properties": {"on": {"type": "boolean"}}}),
                 "responses": {"200": _json(OBJ), **errors}}},
-            "/api/entries/{slug}/fields": {"parameters": [SLUG], "get": {
-                "summary": "The email's placeholders in order: name, label, example, the "
-                           "value it starts from (the agent's name, the company, the "
-                           "sheet's facts) and the fallback used when left empty",
+            "/api/entries/{slug}/fields": {"parameters": [SLUG, {
+                "name": "channel", "in": "query", "required": False,
+                "schema": {"type": "string", "enum": ["email", "chat"]}}], "get": {
+                "summary": "The email's (or, with channel=chat and an entry that has one, "
+                           "the chat message's) placeholders in order: name, label, "
+                           "example, the value kb fills (the agent's name, the company) "
+                           "and the fallback used when left empty; facts are not fields",
                 "responses": {"200": _json({"type": "object", "properties": {
                     "slug": {"type": "string"}, "title": {"type": "string"},
                     "version": {"type": "string"},
+                    "channel": {"type": "string", "enum": ["email", "chat"]},
                     "fields": {"type": "array", "items": OBJ}}}), **errors}}},
             "/api/extension/page-values": {"get": {
                 "summary": "Where helpdesk pages show placeholder values (the admin's "
