@@ -1041,40 +1041,48 @@ def test_alt_t_goes_back_to_the_words_as_typed(page):
 # -- the phone side and readable blanks (the starter sheet's own entries) ----------------
 
 
-@pytest.fixture
-def starter_page(browser, tmp_path):
-    """An agent on the real starter sheet (46 entries), served by a real server."""
+@pytest.fixture(scope="module")
+def starter_server(tmp_path_factory):
+    """The real starter sheet (46 entries) served by a real server, built once for the
+    tests that only read it."""
     from waitress import create_server, wasyncore
 
     from kb import create_app
     from kb.users import create_user
 
-    app = create_app({"INSTANCE_DIR": str(tmp_path / "i"), "SEED_DIR": "entries",
-                      "TESTING": True})
+    app = create_app({"INSTANCE_DIR": str(tmp_path_factory.mktemp("starter") / "i"),
+                      "SEED_DIR": "entries", "TESTING": True})
     create_user(app.extensions["kb_db"], "alice", PASSWORD, role="agent",
                 display_name="Alice Example")
     srv = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     slugs = [e.slug for e in app.extensions["kb"].sheet.entries()[0] if e.published]
-    pages = []
-
-    def open_page(width: int, height: int, call_mode: bool):
-        context = browser.new_context(base_url=f"http://127.0.0.1:{srv.effective_port}",
-                                      viewport={"width": width, "height": height})
-        page = context.new_page()
-        sign_in(page, "alice")
-        page.evaluate(f"localStorage.setItem('kb.callMode', '{'1' if call_mode else ''}')")
-        pages.append(context)
-        return page
-
-    yield open_page, slugs
-    for context in pages:
-        context.close()
+    yield f"http://127.0.0.1:{srv.effective_port}", slugs
     srv.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
     srv.trigger.pull_trigger(lambda: wasyncore.close_all(srv._map))
     thread.join(timeout=5)
     app.extensions["kb"].index.close()
+    app.extensions["kb_db"].dispose()
+
+
+@pytest.fixture
+def starter_page(browser, starter_server):
+    """An agent on the starter sheet: open_page(width, height, call_mode)."""
+    base, slugs = starter_server
+    contexts = []
+
+    def open_page(width: int, height: int, call_mode: bool):
+        context = browser.new_context(base_url=base, viewport={"width": width, "height": height})
+        page = context.new_page()
+        sign_in(page, "alice")
+        page.evaluate(f"localStorage.setItem('kb.callMode', '{'1' if call_mode else ''}')")
+        contexts.append(context)
+        return page
+
+    yield open_page, slugs
+    for context in contexts:
+        context.close()
 
 
 MEASURE = """() => {
