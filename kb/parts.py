@@ -286,12 +286,13 @@ def preview(name: str, text: str, sheet: Sheet, defaults: dict[str, str],
                                    if i["default"]}}
     entry = sample_entry(sheet)
     values = sample_values(placeholders, defaults, person)
+    labels = {n: i["label"] for n, i in placeholders.items()}
     if name == "synonyms":
         return Preview("synonyms", entry, groups=parse_synonyms(text))
     if name == "shorthand":
         return Preview("shorthand", entry, shorthand=listing(derived or [], text))
     if name == "facts":
-        return _facts_preview(text, sheet, entry, values, placeholders)
+        return _facts_preview(text, sheet, entry, values, labels)
     if name in ("chat_greeting", "chat_closing"):
         chat_parts = {p: sheet.part(p) for p in ("chat_greeting", "chat_closing")}
         chat_parts[name] = text.strip()
@@ -299,37 +300,38 @@ def preview(name: str, text: str, sheet: Sheet, defaults: dict[str, str],
                           if e.published and e.chat), None) or replace(
             entry, extra={**entry.extra, "chat": SAMPLE_CHAT})
         chat = compose_chat(with_chat, chat_parts["chat_greeting"], chat_parts["chat_closing"],
-                            values, labels={n: i["label"] for n, i in placeholders.items()},
-                            limit=rules_for(sheet).chat_limit)
+                            values, labels=labels, limit=rules_for(sheet).chat_limit)
         return Preview("chat", with_chat, chat=chat)
     if name == "phone_opening":
-        labels = {n: i["label"] for n, i in placeholders.items()}
         opening, points, _ = phone_script(text, entry, values, labels=labels)
         return Preview("phone", entry, opening=opening, points=points)
     parts = {p: sheet.part(p) for p in ("greeting", "closing")}
     if name in parts:
         parts[name] = text.strip()
-    email = compose(entry, parts["greeting"], parts["closing"], values,
-                    labels={n: i["label"] for n, i in placeholders.items()})
+    email = compose(entry, parts["greeting"], parts["closing"], values, labels=labels)
     return Preview("email", entry, email=email,
                    placeholders=placeholders if name == "placeholders" else {})
 
 
 def _facts_preview(text: str, sheet: Sheet, entry: Entry, values: dict[str, str],
-                   placeholders: dict) -> Preview:
+                   labels: dict[str, str]) -> Preview:
     """Every entry a changed (or removed, or new) fact reaches, with its answer as it
     will read: the trainer sees what the change does before saving it."""
     old, new = sheet.facts(), parse_facts(text)
-    changed = {n for n in set(old) | set(new) if old.get(n) != new.get(n)}
-    labels = {n: i["label"] for n, i in placeholders.items()}
     filled = {k: v for k, v in values.items() if k not in old} | {n: f.value
                                                                   for n, f in new.items()}
-    reached = []
+    return Preview("facts", entry, changed=[(e, compose(e, "", "", filled, labels=labels))
+                                            for e in reached_by(sheet, text)])
+
+
+def reached_by(sheet: Sheet, facts_text: str) -> list[Entry]:
+    """The entries (not retired, by title) using a fact this text changes, adds or
+    removes against the saved facts."""
+    old, new = sheet.facts(), parse_facts(facts_text)
+    changed = {n for n in set(old) | set(new) if old.get(n) != new.get(n)}
     entries, _ = sheet.entries()
-    for e in sorted(entries, key=lambda e: e.title.lower()):
-        if e.status != "retired" and uses(e, changed):
-            reached.append((e, compose(e, "", "", filled, labels=labels)))
-    return Preview("facts", entry, changed=reached)
+    return [e for e in sorted(entries, key=lambda e: e.title.lower())
+            if e.status != "retired" and uses(e, changed)]
 
 
 def errors_in(findings: list[Finding]) -> int:

@@ -168,15 +168,16 @@ def compose_entry(slug: str):
     found = together([load_entry(slug), *added_entries(slug)])  # ?and=: one reply
     svc = services()
     values = svc.typed(clean_values(values))
+    defaults, labels = svc.defaults(), svc.labels()
     email = compose(found, svc.sheet.part("greeting"), svc.sheet.part("closing"), values,
-                    svc.defaults(), labels := svc.labels())
+                    defaults, labels)
     data = email.to_dict()
     data["mailto"] = email.mailto()
     data["missing_labels"] = [label_of(n, labels) for n in email.missing]
     opening, points, _ = phone_script(svc.sheet.part("phone_opening"), found, values,
-                                      svc.defaults(), labels)
+                                      defaults, labels)
     data["phone_opening_html"], data["phone_html"] = str(opening), str(points)
-    chat = chat_for(found, values)  # every channel: email, phone, chat and SMS
+    chat = chat_for(found, values, defaults, labels)  # every channel: email, phone, chat and SMS
     data["chat"] = chat.to_dict() if chat else None
     if chat:
         data["chat"]["missing_labels"] = [label_of(n, labels) for n in chat.missing]

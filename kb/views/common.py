@@ -153,13 +153,13 @@ def tell_trainers(proposal_id: int, again: bool = False) -> None:
             type(exc).__name__, exc)
 
 
-def chat_for(entry, values: dict):
+def chat_for(entry, values: dict, defaults: dict, labels: dict):
     """The entry's chat and SMS message for these values (None without a chat version)."""
     from kb.compose import compose_chat
 
     svc = services()
     return compose_chat(entry, svc.sheet.part("chat_greeting"), svc.sheet.part("chat_closing"),
-                        values, svc.defaults(), svc.labels(), rules_for(svc.sheet).chat_limit)
+                        values, defaults, labels, rules_for(svc.sheet).chat_limit)
 
 
 def added_entries(slug: str) -> list:

@@ -48,7 +48,7 @@ from kb.part_forms import (
     rows_of,
     text_of,
 )
-from kb.parts import FILES, check_part, errors_in, preview
+from kb.parts import FILES, check_part, errors_in, preview, reached_by
 from kb.preview import TooLong, new_errors
 from kb.services import services
 from kb.sheet import SHORTHAND
@@ -523,7 +523,7 @@ def sheet_part(name: str):
             status = 422
         else:
             # a fact's change reaches entries: those, as they read before the save
-            reached = preview(name, text, sheet, {}, "").changed if name == "facts" else []
+            reached = reached_by(sheet, text) if name == "facts" else []
             try:
                 commit = sheet.write({path: text.rstrip() + "\n"}, message=reason,
                                      author=person_of(current_user),
@@ -538,7 +538,7 @@ def sheet_part(name: str):
                       + (f" {warnings} warning{'s' if warnings != 1 else ''} below."
                          if warnings else ""))
                 if reached and request.form.get("ask_owners"):
-                    _ask_owners([e for e, _ in reached], reason, commit)
+                    _ask_owners(reached, reason, commit)
                 return redirect(url_for("curate.sheet_part", name=name))
     return _part_page(name, path, text, base_version, error, findings), status
 

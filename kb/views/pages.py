@@ -143,11 +143,12 @@ def entry(slug: str):
     others = added_entries(slug)
     reply = together([found, *others])  # the entries of one reply ("and also…")
     values = svc.typed(_values())
+    defaults, labels = svc.defaults(), svc.labels()  # each parses the sheet's parts
     email = compose(reply, svc.sheet.part("greeting"), svc.sheet.part("closing"), values,
-                    svc.defaults(), svc.labels())
+                    defaults, labels)
     opening, points, _ = phone_script(svc.sheet.part("phone_opening"), reply, values,
-                                      svc.defaults(), svc.labels())
-    chat = chat_for(reply, values)
+                                      defaults, labels)
+    chat = chat_for(reply, values, defaults, labels)
     overdue = entry_overdue(found)
     db = database()
     sid = as_id(request.args.get("sid"))
@@ -163,7 +164,7 @@ def entry(slug: str):
         query=request.args.get("q", ""), search_id=sid or "",
         changed=unless_down(None, _changed_since_copied, found),
         favourite=slug in unless_down([], usage.favourites, db, current_user.id),
-        learned=learned, missing_labels=[label_of(n, svc.labels()) for n in email.missing],
+        learned=learned, missing_labels=[label_of(n, labels) for n in email.missing],
         chat=chat, files=files_of(reply),
     )
 
@@ -217,11 +218,11 @@ def eml(slug: str):
         abort(400, description="The To address cannot contain a line break. Type one "
                                "address, or leave it empty and fill it in your mail program.")
     reply = together([found, *added_entries(slug)])
-    email = compose(reply, svc.sheet.part("greeting"),
-                    svc.sheet.part("closing"), svc.typed(_values()), svc.defaults(),
-                    svc.labels())
+    labels = svc.labels()
+    email = compose(reply, svc.sheet.part("greeting"), svc.sheet.part("closing"),
+                    svc.typed(_values()), svc.defaults(), labels)
     if email.missing and request.form.get("blanks") != "1":  # the rule Copy follows
-        names = ", ".join(label_of(n, svc.labels()) for n in email.missing)
+        names = ", ".join(label_of(n, labels) for n in email.missing)
         abort(422, description=f"Not downloaded: fill {names} on the entry page first, "
                                "or choose “Download with blanks” there.")
     files = [(name, data, mimetype_of(name)) for name in files_of(reply)

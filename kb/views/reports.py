@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -44,6 +45,7 @@ def gaps():
     days_n = int(days) if days.isdigit() and 0 < int(days) <= 3650 else 90
     index, store = services().index, services().sheet.store
 
+    @functools.lru_cache(maxsize=4096)  # both uses below ask for the same queries
     def top(query: str) -> list[str]:
         return [h.slug for h in index.search(query, limit=3).hits]
 
