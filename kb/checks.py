@@ -457,7 +457,7 @@ class SheetReport:
 def check_sheet(sheet: Sheet) -> SheetReport:
     rules = rules_for(sheet)
     facts = sheet.facts()
-    known = (set(sheet.placeholders()) | set(facts)) or None
+    known = sheet.known_names()
     entries, problems = sheet.entries()
     reports = []
     for entry in entries:

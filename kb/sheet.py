@@ -265,6 +265,11 @@ class Sheet:
     def placeholders(self) -> dict[str, dict[str, str]]:
         return self._read_part(PLACEHOLDERS, parse_placeholders, {})
 
+    def known_names(self) -> set[str] | None:
+        """The names an answer may use, placeholders and facts (None: no list to check
+        answers by, so only braces and malformed names are)."""
+        return (set(self.placeholders()) | set(self.facts())) or None
+
     def facts(self) -> dict:
         """name -> kb.facts.Fact: the team's policy values, filled in everywhere."""
         from kb.facts import parse_facts

@@ -519,7 +519,7 @@ def import_sheet(
         raise SpreadsheetError(
             f"{name} has a header row but no rows under it, so nothing was imported. Add "
             "one row per complaint below the header and import it again.")
-    rules, known = rules_for(sheet), (set(sheet.placeholders()) | set(sheet.facts())) or None
+    rules, known = rules_for(sheet), sheet.known_names()
     head = sheet.store.head()  # every version below is read at this commit
     entries, problems = sheet.entries(head)
     by_slug = {e.slug: e for e in entries}

@@ -93,19 +93,14 @@ def entry_findings(entry) -> list:
     """The answer checks for an entry, with the team's rules, placeholders and facts."""
     sheet = services().sheet
     facts = sheet.facts()
-    return (check_entry(entry, rules_for(sheet), known_names(sheet)) +
+    return (check_entry(entry, rules_for(sheet), sheet.known_names()) +
             contradictions(entry, facts))
-
-
-def known_names(sheet) -> set[str] | None:
-    """The names an answer may use: placeholders and facts (None: no list to check by)."""
-    return (set(sheet.placeholders()) | set(sheet.facts())) or None
 
 
 def form_preview(fields: dict[str, str]) -> Preview:
     """The preview and checks shown beside an entry form, for its fields as sent."""
     sheet = services().sheet
-    return preview_fields(fields, rules_for(sheet), known_names(sheet),
+    return preview_fields(fields, rules_for(sheet), sheet.known_names(),
                           services().index.facets(), sheet.facts())
 
 
