@@ -38,7 +38,7 @@ def new_ref() -> str:
 
 def record(db: Database, ref: str, signal: str) -> dict:
     """Record that the copy keyed `ref` did not help; the same signal twice counts once."""
-    if signal not in SIGNALS:
+    if not isinstance(signal, str) or signal not in SIGNALS:
         raise OutcomeError(f"“{str(signal)[:40]}” is not a signal: send one of "
                            f"{', '.join(SIGNALS)}.")
     if not isinstance(ref, str) or not ref or len(ref) > 32:

@@ -38,6 +38,9 @@ def test_a_signal_names_the_copy_it_follows(app, client, anon):
                        ).status_code == 400
     assert client.post("/api/outcomes", json={"copy": ["a"], "signal": "wrong"}
                        ).status_code == 400
+    for odd in (["wrong"], {"x": 1}, None, 7):  # any JSON a careless client sends
+        assert client.post("/api/outcomes", json={"copy": key, "signal": odd}
+                           ).status_code == 400
     assert anon.post("/api/outcomes", json={"copy": key, "signal": "wrong"}
                      ).status_code in (401, 403)
     from sqlalchemy import func, select
